@@ -1,0 +1,54 @@
+"""Stage `load_data`: write the raw data set to data/raw/. THE place to plug in your own data.
+
+To use your own data, change two things in this file:
+1. `SCHEMA`: your feature columns (numbers with their ranges, categories with their allowed values),
+   your label column and its classes, and the fewest rows you accept.
+2. `load_raw()`: return your raw table as a DataFrame (read a file tracked with `dvc add`, a query
+   result, ...). If your raw file is already tracked by DVC (`dvc add data/raw/yours.csv` or
+   `dvc import-url`), delete this stage from dvc.yaml and point `config.RAW_DATA` at the file.
+
+The default is the Palmer penguins data (CC0), shipped inside the `palmerpenguins` package, so a fresh
+clone reproduces with no network and no DVC remote.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+
+import pandas as pd
+
+from mlproject import config, files
+from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
+
+SCHEMA = DatasetSchema(
+    features=(
+        NumericColumn("bill_length_mm", minimum=25.0, maximum=70.0),
+        NumericColumn("bill_depth_mm", minimum=10.0, maximum=25.0),
+        NumericColumn("flipper_length_mm", minimum=150.0, maximum=250.0),
+        NumericColumn("body_mass_g", minimum=2000.0, maximum=7000.0),
+        CategoricalColumn("island", categories=("Biscoe", "Dream", "Torgersen"), nullable=False),
+        CategoricalColumn("sex", categories=("female", "male")),
+    ),
+    label="species",
+    classes=("Adelie", "Chinstrap", "Gentoo"),
+    min_rows=100,
+    ignored_columns=("year",),
+)
+
+
+def load_raw() -> pd.DataFrame:
+    """The raw penguins table exactly as the package ships it (344 rows, gaps included)."""
+    source = resources.files("palmerpenguins") / "data" / "penguins.csv"
+    with source.open("rb") as handle:
+        return pd.read_csv(handle)
+
+
+def main() -> int:
+    files.write_csv(config.RAW_DATA, load_raw())
+    print(f"load_data: wrote {config.RAW_DATA}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

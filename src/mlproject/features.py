@@ -1,0 +1,51 @@
+"""Feature preprocessing: what turns a schema's columns into numbers a classifier can use.
+
+Missing categories are written as the empty string before the model sees them (`model_input`), and the
+imputer treats "" as missing: that keeps the whole pipeline convertible to ONNX, which cannot impute
+NaN in a string column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from mlproject.schema import DatasetSchema
+
+MISSING_CATEGORY = ""
+
+
+def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """The feature columns in schema order: numbers as float64, categories as str with "" for missing."""
+    columns = {}
+    for name in schema.feature_names:
+        if name in schema.numeric:
+            columns[name] = frame[name].astype("float64")
+        else:
+            values = frame[name].astype("object")
+            columns[name] = values.where(values.notna(), MISSING_CATEGORY).astype(str).astype(object)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def labels(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
+    return frame[schema.label].astype(str).to_numpy()
+
+
+def build_preprocessor(schema: DatasetSchema, numeric_imputation: str) -> ColumnTransformer:
+    numeric = Pipeline(
+        [("impute", SimpleImputer(strategy=numeric_imputation)), ("scale", StandardScaler())]
+    )
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(missing_values=MISSING_CATEGORY, strategy="most_frequent")),
+            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    return ColumnTransformer(
+        [("numeric", numeric, schema.numeric), ("categorical", categorical, schema.categorical)],
+        verbose_feature_names_out=False,
+    )
