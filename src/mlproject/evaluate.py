@@ -51,7 +51,11 @@ def evaluate(model: Pipeline, test: pd.DataFrame, schema: DatasetSchema) -> tupl
     probabilities = model.predict_proba(features)
     classes = [str(c) for c in model.classes_]
     confusion = pd.DataFrame({"actual": truth, "predicted": predicted})
-    return compute_metrics(truth, predicted, probabilities, classes), confusion, roc_points(truth, probabilities, classes)
+    return (
+        compute_metrics(truth, predicted, probabilities, classes),
+        confusion,
+        roc_points(truth, probabilities, classes),
+    )
 
 
 def main() -> int:

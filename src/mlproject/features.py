@@ -36,9 +36,7 @@ def labels(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
 
 
 def build_preprocessor(schema: DatasetSchema, numeric_imputation: str) -> ColumnTransformer:
-    numeric = Pipeline(
-        [("impute", SimpleImputer(strategy=numeric_imputation)), ("scale", StandardScaler())]
-    )
+    numeric = Pipeline([("impute", SimpleImputer(strategy=numeric_imputation)), ("scale", StandardScaler())])
     categorical = Pipeline(
         [
             ("impute", SimpleImputer(missing_values=MISSING_CATEGORY, strategy="most_frequent")),

@@ -42,6 +42,5 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
-
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))

@@ -43,10 +43,13 @@ def decide_alias(candidate_f1: float, min_macro_f1: float, champion_f1: float | 
         return AliasDecision(False, f"macro F1 {candidate_f1:.4f} is below the quality gate {min_macro_f1:.4f}")
     if champion_f1 is not None and candidate_f1 < champion_f1:
         return AliasDecision(
-            False, f"macro F1 {candidate_f1:.4f} is worse than the current {alias}'s {champion_f1:.4f} on this test split"
+            False,
+            f"macro F1 {candidate_f1:.4f} is worse than the current {alias}'s {champion_f1:.4f} on this test split",
         )
     if champion_f1 is None:
-        return AliasDecision(True, f"macro F1 {candidate_f1:.4f} passes the gate {min_macro_f1:.4f}; no {alias} yet")
+        return AliasDecision(
+            True, f"macro F1 {candidate_f1:.4f} passes the gate {min_macro_f1:.4f}; no {alias} to compare with"
+        )
     return AliasDecision(
         True, f"macro F1 {candidate_f1:.4f} passes the gate {min_macro_f1:.4f} and matches or beats {champion_f1:.4f}"
     )
@@ -71,7 +74,10 @@ def git_commit() -> str:
 
 
 def lineage_tags() -> dict[str, str]:
-    tags = {"git_commit": git_commit(), "requirements_sha256": hashlib.sha256(config.LOCK_FILE.read_bytes()).hexdigest()}
+    tags = {
+        "git_commit": git_commit(),
+        "requirements_sha256": hashlib.sha256(config.LOCK_FILE.read_bytes()).hexdigest(),
+    }
     tags.update({f"dvc_md5.{path}": md5_of(path) for path in TRACKED_FILES})
     return tags
 
@@ -102,9 +108,9 @@ def champion_f1(client, params: config.RegistryParams, test: pd.DataFrame) -> tu
         return None, None
     uri = f"models:/{params.model_name}@{params.champion_alias}"
     try:
-        champion = mlflow.sklearn.load_model(uri, skops_trusted_types=TRUSTED_TYPES)
+        champion = mlflow.sklearn.load_model(uri)  # skops, with the trusted types it was logged with
         return version.version, evaluate(champion, test, SCHEMA)[0]["macro_f1"]
-    except Exception as error:  # noqa: BLE001 - a champion from another schema cannot be compared at all
+    except Exception as error:  # noqa: BLE001 - a champion of another schema or library cannot be compared
         print(f"register: the current {params.champion_alias} cannot score this test split ({error}); ignoring it")
         return version.version, None
 
@@ -148,7 +154,9 @@ def run(params: config.Params) -> dict:
             skops_trusted_types=TRUSTED_TYPES,
         )
         version = str(info.registered_model_version)
-        decision = decide_alias(metrics["macro_f1"], registry.quality_gate.min_macro_f1, current_best, registry.champion_alias)
+        decision = decide_alias(
+            metrics["macro_f1"], registry.quality_gate.min_macro_f1, current_best, registry.champion_alias
+        )
         if decision.move:
             client.set_registered_model_alias(registry.model_name, registry.champion_alias, version)
         mlflow.set_tag("champion_decision", decision.reason)

@@ -91,8 +91,7 @@ def _numeric_problems(values: pd.Series, column: NumericColumn) -> list[str]:
     not_numbers = numbers.isna() & ~missing
     if not_numbers.any():
         problems.append(
-            f"column '{column.name}': expected numbers, found {_examples(values[not_numbers])} "
-            f"at {_rows(not_numbers)}"
+            f"column '{column.name}': expected numbers, found {_examples(values[not_numbers])} at {_rows(not_numbers)}"
         )
     infinite = numbers.isin([float("inf"), float("-inf")])
     outside = ~infinite & numbers.notna() & ((numbers < column.minimum) | (numbers > column.maximum))

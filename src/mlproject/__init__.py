@@ -1,0 +1,1 @@
+"""Training side of the template: one module per DVC stage (see dvc.yaml)."""
