@@ -97,7 +97,7 @@ def ensure_experiment(client, name: str) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
-def champion_f1(client, params: config.RegistryParams, test: pd.DataFrame) -> tuple[str | None, float | None]:
+def champion_f1(client, params: config.RegistryParams, test: pd.DataFrame) -> tuple[int | None, float | None]:
     """The current champion's version and its macro F1 re-scored on this test split (None when there is none)."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -109,10 +109,10 @@ def champion_f1(client, params: config.RegistryParams, test: pd.DataFrame) -> tu
     uri = f"models:/{params.model_name}@{params.champion_alias}"
     try:
         champion = mlflow.sklearn.load_model(uri)  # skops, with the trusted types it was logged with
-        return version.version, evaluate(champion, test, SCHEMA)[0]["macro_f1"]
+        return int(version.version), evaluate(champion, test, SCHEMA)[0]["macro_f1"]
     except Exception as error:  # noqa: BLE001 - a champion of another schema or library cannot be compared
         print(f"register: the current {params.champion_alias} cannot score this test split ({error}); ignoring it")
-        return version.version, None
+        return int(version.version), None
 
 
 def run(params: config.Params) -> dict:
@@ -153,7 +153,7 @@ def run(params: config.Params) -> dict:
             registered_model_name=registry.model_name,
             skops_trusted_types=TRUSTED_TYPES,
         )
-        version = str(info.registered_model_version)
+        version = int(info.registered_model_version)
         decision = decide_alias(
             metrics["macro_f1"], registry.quality_gate.min_macro_f1, current_best, registry.champion_alias
         )
