@@ -30,6 +30,7 @@ PLOTS_DIR = REPORTS_DIR / "plots"
 CONFUSION_FILE = PLOTS_DIR / "confusion.csv"
 ROC_FILE = PLOTS_DIR / "roc.csv"
 REGISTRATION_FILE = REPORTS_DIR / "registration.json"
+SERVING_DIR = MODELS_DIR / "serving"
 
 LOCK_FILE = Path("requirements.txt")
 DVC_LOCK = Path("dvc.lock")

@@ -35,8 +35,15 @@ def labels(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
     return frame[schema.label].astype(str).to_numpy()
 
 
-def build_preprocessor(schema: DatasetSchema, numeric_imputation: str) -> ColumnTransformer:
-    numeric = Pipeline([("impute", SimpleImputer(strategy=numeric_imputation)), ("scale", StandardScaler())])
+def build_preprocessor(schema: DatasetSchema, numeric_imputation: str, scale: bool) -> ColumnTransformer:
+    """Impute and one-hot encode; standardise numbers only for models that depend on their scale.
+
+    Trees split on thresholds, so scaling cannot change them; leaving it out keeps the ONNX model's
+    float32 arithmetic on the very values scikit-learn's trees compare, and the two agree exactly.
+    """
+    numeric_steps = [("impute", SimpleImputer(strategy=numeric_imputation))]
+    if scale:
+        numeric_steps.append(("scale", StandardScaler()))
     categorical = Pipeline(
         [
             ("impute", SimpleImputer(missing_values=MISSING_CATEGORY, strategy="most_frequent")),
@@ -44,6 +51,6 @@ def build_preprocessor(schema: DatasetSchema, numeric_imputation: str) -> Column
         ]
     )
     return ColumnTransformer(
-        [("numeric", numeric, schema.numeric), ("categorical", categorical, schema.categorical)],
+        [("numeric", Pipeline(numeric_steps), schema.numeric), ("categorical", categorical, schema.categorical)],
         verbose_feature_names_out=False,
     )

@@ -82,7 +82,7 @@ def lineage_tags() -> dict[str, str]:
     return tags
 
 
-def _quiet_mlflow() -> None:
+def quiet_mlflow() -> None:
     """The store's schema migrations log a page of INFO lines on first use; keep the stage's output readable."""
     for name in ("alembic", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -120,7 +120,7 @@ def run(params: config.Params) -> dict:
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    _quiet_mlflow()
+    quiet_mlflow()
     mlflow.set_tracking_uri(config.tracking_uri())
     client = MlflowClient()
     registry = params.registry

@@ -33,6 +33,9 @@ TRUSTED_TYPES = [
     "sklearn.tree._tree.Tree",
 ]
 
+# Classifiers whose fit depends on the scale of the numbers; trees do not.
+SCALE_SENSITIVE = {"logistic_regression"}
+
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 SCHEMA_ENTRY = "schema.json"
 
@@ -54,7 +57,10 @@ def build_classifier(params: config.TrainParams, seed: int) -> ClassifierMixin:
 def build_pipeline(params: config.TrainParams, schema: DatasetSchema, seed: int) -> Pipeline:
     return Pipeline(
         [
-            ("preprocess", build_preprocessor(schema, params.numeric_imputation)),
+            (
+                "preprocess",
+                build_preprocessor(schema, params.numeric_imputation, scale=params.classifier in SCALE_SENSITIVE),
+            ),
             ("classify", build_classifier(params, seed)),
         ]
     )
