@@ -1,0 +1,180 @@
+"""The prediction API: a Flask application factory serving the exported champion through onnxruntime.
+
+Imports nothing from the training code. Every client mistake gets a JSON error with a 4xx status; a
+500 means a bug in the server and never carries a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from mlserve import bundle as bundles
+from mlserve.openapi import build_spec
+from mlserve.records import InputError, parse_json, rows_from_csv, rows_from_mlflow, rows_of, to_feeds
+
+log = logging.getLogger("mlserve")
+
+ENV_SETTINGS = {  # environment variable -> (config key, type, default)
+    "MODEL_DIR": ("MODEL_DIR", str, "models/serving"),
+    "MAX_BODY_BYTES": ("MAX_BODY_BYTES", int, 16 * 1024 * 1024),
+    "MAX_ROWS": ("MAX_ROWS", int, 10_000),
+}
+JSON = "application/json"
+
+
+def settings_from_env(environ: os._Environ | dict = os.environ) -> dict:
+    settings = {}
+    for variable, (key, kind, default) in ENV_SETTINGS.items():
+        raw = environ.get(variable)
+        try:
+            settings[key] = default if raw is None else kind(raw)
+        except ValueError:
+            raise ValueError(f"environment variable {variable}={raw!r} is not a valid {kind.__name__}") from None
+    return settings
+
+
+class ModelState:
+    """The bundle, loaded once per process; `/ready` answers 503 until it is."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.bundle: bundles.Bundle | None = None
+        self.error: str | None = None
+        self.loaded = threading.Event()
+
+    def load(self) -> None:
+        try:
+            self.bundle = bundles.load(self.directory)
+            log.info("serving %s version %s", self.bundle.manifest["model_name"], self.bundle.manifest["model_version"])
+        except bundles.BundleError as error:
+            self.error = str(error)
+            log.error("cannot serve: %s", error)
+        finally:
+            self.loaded.set()
+
+    def start(self, background: bool) -> None:
+        if background:
+            threading.Thread(target=self.load, name="load-model", daemon=True).start()
+        else:
+            self.load()
+
+    def require(self) -> bundles.Bundle:
+        if self.bundle is None:
+            raise InputError(self.error or "the model is still loading", status=503)
+        return self.bundle
+
+
+def json_response(body: object, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=JSON, headers=headers)
+
+
+def require_mimetype(*allowed: str) -> None:
+    if request.mimetype not in allowed:
+        got = request.mimetype or "none"
+        raise InputError(f"Content-Type must be {' or '.join(allowed)}, got {got}", status=415)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(settings_from_env())
+    app.config.update({"LOAD_IN_BACKGROUND": True, **(config or {})})
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    state = ModelState(Path(app.config["MODEL_DIR"]))
+    app.extensions["model"] = state
+    state.start(background=app.config["LOAD_IN_BACKGROUND"])
+    max_rows = app.config["MAX_ROWS"]
+
+    def predict(rows: list) -> tuple[bundles.Bundle, np.ndarray, np.ndarray]:
+        model = state.require()
+        labels, probabilities = model.predict(to_feeds(rows, model.columns, max_rows))
+        return model, labels, probabilities
+
+    @app.get("/")
+    def index():
+        return Response(
+            "The model server is running. POST records to /predict; the API is described at /openapi.json.\n",
+            mimetype="text/plain",
+        )
+
+    @app.get("/health")
+    def health():
+        return json_response({"status": "ok"})
+
+    @app.get("/ready")
+    def ready():
+        if state.bundle is None:
+            status = "failed" if state.error else "loading"
+            return json_response({"status": status, "error": state.error}, 503)
+        return json_response({"status": "ready", "model_version": state.bundle.manifest["model_version"]})
+
+    @app.get("/metadata")
+    def metadata():
+        return json_response(state.require().manifest)
+
+    @app.post("/predict")
+    def predict_endpoint():
+        require_mimetype(JSON)
+        model, labels, probabilities = predict(rows_of(parse_json(request.get_data(cache=False))))
+        return json_response(
+            {
+                "predictions": labels.tolist(),
+                "probabilities": probabilities.astype(np.float64).round(6).tolist(),
+                "classes": model.classes,
+                "model_version": model.manifest["model_version"],
+            }
+        )
+
+    @app.post("/invocations")
+    def invocations():
+        require_mimetype(JSON, "text/csv")
+        columns = state.require().columns
+        body = request.get_data(cache=False)
+        if request.mimetype == "text/csv":
+            try:
+                rows = rows_from_csv(body.decode("utf-8"), columns)
+            except UnicodeDecodeError:
+                raise InputError("malformed CSV: the body is not UTF-8 text") from None
+        else:
+            rows = rows_from_mlflow(parse_json(body), columns)
+        _, labels, _ = predict(rows)
+        return json_response({"predictions": labels.tolist()})
+
+    @app.get("/ping")
+    def ping():
+        state.require()
+        return Response("\n", mimetype="application/json")
+
+    @app.get("/version")
+    def version():
+        manifest = state.require().manifest
+        return Response(f"{manifest['model_name']}/{manifest['model_version']}\n", mimetype="text/plain")
+
+    @app.get("/openapi.json")
+    def openapi():
+        return json_response(build_spec(state.require()))
+
+    @app.errorhandler(InputError)
+    def input_error(error: InputError):
+        headers = {"Retry-After": "1"} if error.status == 503 else None
+        return json_response(error.body(), error.status, headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        response = error.get_response()
+        headers = {k: v for k, v in response.headers.items() if k in ("Allow",)}
+        return json_response({"error": f"{error.name}: {error.description}"}, error.code or 500, headers)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return json_response({"error": "internal server error"}, 500)
+
+    return app

@@ -1,0 +1,114 @@
+"""The serving bundle: manifest.json and the ONNX model it names, checked before anything is served.
+
+Nothing here unpickles: the manifest is JSON and the model is ONNX, executed by onnxruntime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+REQUIRED_KEYS = ("model_name", "model_version", "classes", "inputs", "model_file", "model_sha256")
+
+
+class BundleError(RuntimeError):
+    """The bundle is missing, unreadable or tampered with; the message says which and where."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "number" or "category"
+    nullable: bool
+    categories: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    manifest: dict
+    columns: tuple[Column, ...]
+    session: onnxruntime.InferenceSession
+
+    @property
+    def classes(self) -> list[str]:
+        return self.manifest["classes"]
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        labels, probabilities = self.session.run(["label", "probabilities"], feeds)
+        return labels, probabilities
+
+
+def read_manifest(directory: Path) -> dict:
+    path = directory / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(
+            f"no model bundle at {directory}: {path.name} is missing (run `dvc repro` to export one)"
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path} must hold a JSON object")
+    missing = [key for key in REQUIRED_KEYS if key not in manifest]
+    if missing:
+        raise BundleError(f"{path} lacks {', '.join(missing)}")
+    return manifest
+
+
+def columns_of(manifest: dict) -> tuple[Column, ...]:
+    try:
+        return tuple(
+            Column(c["name"], c["type"], bool(c["nullable"]), frozenset(c.get("categories", ())))
+            for c in manifest["inputs"]
+        )
+    except (TypeError, KeyError) as error:
+        raise BundleError(f"manifest.json: malformed input schema ({error!r})") from None
+
+
+def verified_model(directory: Path, manifest: dict) -> bytes:
+    """The model file's bytes, only if their sha256 is the one the manifest records."""
+    path = directory / Path(str(manifest["model_file"])).name
+    try:
+        model = path.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"{path} is missing: the manifest names it but it is not there") from None
+    digest = hashlib.sha256(model).hexdigest()
+    if digest != manifest["model_sha256"]:
+        raise BundleError(
+            f"{path} does not match its manifest: sha256 {digest}, expected {manifest['model_sha256']}. "
+            "Refusing to serve a model that was changed after export."
+        )
+    return model
+
+
+def verify(directory: Path) -> dict:
+    """Check manifest and model integrity without building a session (fast, for the server's master)."""
+    manifest = read_manifest(directory)
+    columns_of(manifest)
+    verified_model(directory, manifest)
+    return manifest
+
+
+def load(directory: Path) -> Bundle:
+    manifest = read_manifest(directory)
+    columns = columns_of(manifest)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1  # one request per worker thread; the workers use the cores
+    options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(
+            verified_model(directory, manifest), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:  # onnxruntime raises its own exception types for a malformed model
+        raise BundleError(f"{directory}: the model file cannot be loaded by onnxruntime: {error}") from None
+    expected = [column.name for column in columns]
+    actual = [node.name for node in session.get_inputs()]
+    if actual != expected:
+        raise BundleError(f"the model's inputs {actual} do not match the manifest's columns {expected}")
+    return Bundle(manifest, columns, session)

@@ -1,0 +1,282 @@
+"""Request bodies -> validated model inputs, or an InputError that names every bad row and field.
+
+Pure functions: JSON or CSV text in, numpy arrays out. Every shape a client may send (one record, a list
+of records, positional rows, and MLflow's scoring formats) is reduced to a list of rows, which are
+checked column by column: a fast path when everything is well-typed, a slow path that finds the culprits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from operator import itemgetter
+
+import numpy as np
+
+from mlserve.bundle import Column
+
+MAX_DETAIL = 50
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+MISSING_CATEGORY = ""
+NUMBER_TYPES = {int, float}
+
+
+class InputError(Exception):
+    """A client's mistake: `status` is the HTTP status, `detail` lists {row, field, problem}."""
+
+    def __init__(self, message: str, detail: list[dict] | None = None, status: int = 400):
+        super().__init__(message)
+        self.message, self.detail, self.status = message, detail or [], status
+
+    def body(self) -> dict:
+        body: dict = {"error": self.message}
+        if self.detail:
+            body["detail"] = self.detail[:MAX_DETAIL]
+            if len(self.detail) > MAX_DETAIL:
+                body["detail_truncated"] = len(self.detail) - MAX_DETAIL
+        return body
+
+
+def _reject_constant(constant: str):
+    raise InputError(f"malformed JSON: {constant} is not a JSON number; send null for a missing value")
+
+
+def parse_json(body: bytes) -> object:
+    """Strict JSON: NaN and Infinity literals are refused, as the JSON standard does."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise InputError("malformed JSON: the body is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"malformed JSON: {error}") from None
+    except RecursionError:
+        raise InputError("malformed JSON: nested too deeply") from None
+
+
+def rows_of(payload: object) -> list:
+    """The /predict forms: a record, a list of records, one positional row, or a list of positional rows."""
+    if isinstance(payload, dict):
+        return [payload]
+    if not isinstance(payload, list):
+        raise InputError("the body must be a record (object), a list of records, or positional rows (arrays)")
+    if not payload:
+        raise InputError("no rows: the body is an empty list")
+    nested = [isinstance(item, dict | list) for item in payload]
+    if all(nested):
+        return payload
+    if not any(nested):
+        return [payload]
+    raise InputError("a list must hold records (objects) or rows (arrays), or be one row of values, not a mix")
+
+
+def rows_from_mlflow(payload: object, columns: tuple[Column, ...]) -> list:
+    """MLflow's scoring JSON: exactly one of dataframe_split, dataframe_records, instances, inputs."""
+    if not isinstance(payload, dict):
+        raise InputError(f"the body must be a JSON object with one of: {', '.join(MLFLOW_KEYS)}")
+    present = [key for key in MLFLOW_KEYS if key in payload]
+    if len(present) != 1:
+        found = f"found {', '.join(present)}" if present else "found none"
+        raise InputError(f"the body must hold exactly one of {', '.join(MLFLOW_KEYS)}; {found}")
+    unknown = sorted(set(payload) - set(present))
+    if unknown:
+        raise InputError(f"unknown keys beside {present[0]}: {', '.join(map(str, unknown))}")
+    data = payload[present[0]]
+    if present[0] == "dataframe_split":
+        return _rows_from_split(data, columns)
+    if present[0] == "dataframe_records" and not isinstance(data, list):
+        raise InputError("dataframe_records must be a list of records")
+    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
+        return _rows_from_columns(data)
+    return rows_of(data)
+
+
+def _rows_from_columns(data: dict) -> list:
+    lengths = {len(values) for values in data.values()}
+    if len(lengths) != 1:
+        raise InputError("every column of a columnar input must hold the same number of values")
+    return [dict(zip(data, values, strict=True)) for values in zip(*data.values(), strict=True)]
+
+
+def _rows_from_split(data: object, columns: tuple[Column, ...]) -> list:
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("columns"), list)
+        or not isinstance(data.get("data"), list)
+    ):
+        raise InputError(
+            "dataframe_split must be an object with 'columns' (a list of names) and 'data' (a list of rows)"
+        )
+    unknown = sorted(set(data) - {"columns", "data", "index"})
+    if unknown:
+        raise InputError(f"dataframe_split: unknown keys {', '.join(map(str, unknown))}")
+    names = data["columns"]
+    if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
+        raise InputError("dataframe_split.columns must be distinct column names")
+    rows = []
+    for index, row in enumerate(data["data"]):
+        if not isinstance(row, list) or len(row) != len(names):
+            raise InputError(
+                f"dataframe_split.data row {index} must be a list of {len(names)} values",
+                [{"row": index, "field": None, "problem": f"expected {len(names)} values"}],
+            )
+        rows.append(dict(zip(names, row, strict=True)))
+    if not rows:
+        raise InputError("no rows: dataframe_split.data is empty")
+    return rows
+
+
+def rows_from_csv(text: str, columns: tuple[Column, ...]) -> list:
+    """CSV with a header row; empty cells are missing values; numbers are parsed, text stays text."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError("no rows: the CSV body is empty") from None
+    except csv.Error as error:
+        raise InputError(f"malformed CSV: {error}") from None
+    kinds = {column.name: column.kind for column in columns}
+    rows = []
+    try:
+        for index, record in enumerate(reader):
+            if len(record) != len(header):
+                raise InputError(
+                    f"malformed CSV: row {index} has {len(record)} cells, the header {len(header)}",
+                    [{"row": index, "field": None, "problem": f"expected {len(header)} cells"}],
+                )
+            rows.append({name: _csv_cell(cell, kinds.get(name)) for name, cell in zip(header, record, strict=True)})
+    except csv.Error as error:
+        raise InputError(f"malformed CSV: {error}") from None
+    if not rows:
+        raise InputError("no rows: the CSV has a header only")
+    return rows
+
+
+def _csv_cell(cell: str, kind: str | None) -> object:
+    if cell == "":
+        return None
+    if kind == "number":
+        try:
+            return float(cell)
+        except ValueError:
+            return cell
+    return cell
+
+
+def to_feeds(rows: list, columns: tuple[Column, ...], max_rows: int) -> dict[str, np.ndarray]:
+    """Validate every row against the columns and return the model's inputs ([N, 1] arrays by column)."""
+    if len(rows) > max_rows:
+        raise InputError(f"{len(rows)} rows is more than the limit of {max_rows} per request", status=413)
+    if not rows:
+        raise InputError("no rows to predict")
+    problems: list[dict] = []
+    table = _transpose(rows, [column.name for column in columns], problems)
+    if problems:
+        raise InputError(_summary(problems), problems)
+    feeds = {}
+    for column, values in zip(columns, table, strict=True):
+        check = _numbers if column.kind == "number" else _categories
+        feeds[column.name] = check(list(values), column, problems)
+    if problems:
+        problems.sort(key=lambda p: (p["row"], p["field"] or ""))
+        raise InputError(_summary(problems), problems)
+    return feeds
+
+
+def _summary(problems: list[dict]) -> str:
+    first = problems[0]
+    where = f"row {first['row']}" + (f", field '{first['field']}'" if first["field"] else "")
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return f"invalid input at {where}: {first['problem']}{more}"
+
+
+def _transpose(rows: list, names: list[str], problems: list[dict]) -> list[tuple]:
+    """Rows as columns in schema order; records need exactly the schema's fields, rows exactly its width."""
+    expected = set(names)
+    pick = itemgetter(*names)
+    width = len(names)
+    ordered = []
+    for index, row in enumerate(rows):
+        if type(row) is dict:
+            if row.keys() == expected:
+                ordered.append(pick(row) if width > 1 else (pick(row),))
+                continue
+            problems += [{"row": index, "field": n, "problem": "missing field"} for n in names if n not in row]
+            problems += [{"row": index, "field": str(n), "problem": "unknown field"} for n in row if n not in expected]
+        elif type(row) is list:
+            if len(row) == width:
+                ordered.append(row)
+                continue
+            problems.append(
+                {
+                    "row": index,
+                    "field": None,
+                    "problem": f"a positional row needs {width} values ({', '.join(names)}), got {len(row)}",
+                }
+            )
+        else:
+            problems.append({"row": index, "field": None, "problem": "a row must be a record (object) or an array"})
+    return list(zip(*ordered, strict=True)) if ordered else [() for _ in names]
+
+
+def _numbers(values: list, column: Column, problems: list[dict]) -> np.ndarray:
+    types = set(map(type, values))
+    if types <= NUMBER_TYPES or (column.nullable and types <= NUMBER_TYPES | {type(None)}):
+        try:
+            array = np.array(values, dtype=np.float64)
+        except OverflowError:
+            array = None
+        if array is not None and np.isfinite(array[~np.isnan(array)] if type(None) in types else array).all():
+            return array.astype(np.float32).reshape(-1, 1)
+    for index, value in enumerate(values):
+        problem = _number_problem(value, column.nullable)
+        if problem:
+            problems.append({"row": index, "field": column.name, "problem": problem})
+    return np.empty((0, 1), dtype=np.float32)
+
+
+def _number_problem(value: object, nullable: bool) -> str | None:
+    if value is None:
+        return None if nullable else "null is not allowed: a number is required"
+    if type(value) not in NUMBER_TYPES:
+        return f"expected a number, got {_json_type(value)}"
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    return None if finite else "must be a finite number"
+
+
+def _categories(values: list, column: Column, problems: list[dict]) -> np.ndarray:
+    allowed = column.categories | ({None} if column.nullable else set())
+    try:
+        fast = set(values) <= allowed
+    except TypeError:  # an unhashable value (a list or an object) in the column
+        fast = False
+    if fast:
+        return np.array([MISSING_CATEGORY if v is None else v for v in values], dtype=object).reshape(-1, 1)
+    for index, value in enumerate(values):
+        if value is None:
+            problem = None if column.nullable else "null is not allowed: a category is required"
+        elif not isinstance(value, str):
+            problem = f"expected a string, got {_json_type(value)}"
+        elif value not in column.categories:
+            problem = f"unknown category {value!r}; allowed: {', '.join(sorted(column.categories))}"
+        else:
+            problem = None
+        if problem:
+            problems.append({"row": index, "field": column.name, "problem": problem})
+    return np.empty((0, 1), dtype=object)
+
+
+def _json_type(value: object) -> str:
+    names = {
+        bool: "a boolean",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+        int: "a number",
+        float: "a number",
+    }
+    return names.get(type(value), type(value).__name__)
