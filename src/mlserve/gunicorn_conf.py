@@ -1,0 +1,39 @@
+"""gunicorn settings, all from the environment (documented in the README), and the start-up integrity check.
+
+The master checks the bundle before it forks a single worker: a missing bundle, a manifest that does not
+parse or a model whose sha256 differs from the manifest stops the server with one clear line and a
+non-zero exit, instead of workers that boot, fail and are restarted forever.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from mlserve.bundle import BundleError, verify
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WORKERS", os.environ.get("WEB_CONCURRENCY", "2")))
+threads = int(os.environ.get("THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
+keepalive = int(os.environ.get("KEEPALIVE", "5"))
+backlog = int(os.environ.get("BACKLOG", "2048"))
+max_requests = int(os.environ.get("MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("MAX_REQUESTS_JITTER", "0"))
+limit_request_line = 8190
+accesslog = os.environ.get("ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+worker_tmp_dir = os.environ.get("WORKER_TMP_DIR") or None
+wsgi_app = "mlserve.app:create_app()"
+
+
+def on_starting(server):
+    directory = Path(os.environ.get("MODEL_DIR", "models/serving"))
+    try:
+        manifest = verify(directory)
+    except BundleError as error:
+        print(f"mlserve: refusing to start: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    server.log.info("bundle ok: %s version %s (%s)", manifest["model_name"], manifest["model_version"], directory)

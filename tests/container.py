@@ -1,0 +1,131 @@
+"""Build and run the serving image for real: Docker where an engine runs, otherwise podman (no daemon).
+
+Where no container registry can be reached, the base image is built once per machine from Debian's
+packages with debootstrap, trusting the host's CA certificates (outgoing TLS may be intercepted).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_BASE = "python:3.11-slim"
+LOCAL_BASE = "localhost/mlserve-base:bookworm"
+BASE_PACKAGES = "python3,python3-venv,ca-certificates"
+HOST_CERTS = Path("/usr/local/share/ca-certificates")
+
+
+@dataclass(frozen=True)
+class Engine:
+    command: str
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [self.command, *args], env=self.env, capture_output=True, text=True, timeout=timeout, **kwargs
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"{self.command} {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}"
+            )
+        return result
+
+
+def podman_conf(directory: Path) -> Path:
+    """runc (crun fails on hybrid cgroups here) and ulimits capped below the host's hard limit."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
+    path = directory / "containers.conf"
+    path.write_text(
+        f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc=8192:8192"]\n[engine]\nruntime = "runc"\n'
+    )
+    return path
+
+
+def find_engine(workdir: Path) -> Engine:
+    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+        return Engine("docker", dict(os.environ))
+    if not shutil.which("podman"):
+        raise RuntimeError("neither a running Docker engine nor podman: run `make system-packages` (root) first")
+    env = dict(os.environ, CONTAINERS_CONF=str(podman_conf(workdir)))
+    return Engine("podman", env)
+
+
+def apt_mirror() -> str:
+    """The Debian mirror the host itself uses, read from its apt sources."""
+    for source in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for line in source.read_text().splitlines():
+            if line.startswith("URIs:") and "security" not in line:
+                return line.split()[1]
+    for line in (
+        Path("/etc/apt/sources.list").read_text().splitlines() if Path("/etc/apt/sources.list").exists() else []
+    ):
+        match = re.match(r"deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+\S+", line)
+        if match and "security" not in match[1]:
+            return match[1]
+    raise RuntimeError("no Debian mirror found in /etc/apt/sources.list(.d)")
+
+
+def build_local_base(engine: Engine) -> str:
+    """A minimal Debian bookworm with Python 3.11, built from packages (about a minute, once per machine)."""
+    if engine.run("image", "exists", LOCAL_BASE, check=False).returncode == 0:
+        return LOCAL_BASE
+    with tempfile.TemporaryDirectory(prefix="mlserve-base-") as scratch:
+        rootfs = Path(scratch) / "rootfs"
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(rootfs), apt_mirror()],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
+        certs = list(HOST_CERTS.glob("*.crt")) if HOST_CERTS.is_dir() else []
+        for cert in certs:
+            shutil.copy(cert, rootfs / "usr/local/share/ca-certificates" / cert.name)
+        subprocess.run(["chroot", str(rootfs), "update-ca-certificates", "--fresh"], check=True, capture_output=True)
+        tar = subprocess.Popen(
+            [
+                "tar",
+                "-C",
+                str(rootfs),
+                "--exclude=./var/cache/apt/archives/*.deb",
+                "--exclude=./var/lib/apt/lists/*",
+                "-c",
+                ".",
+            ],
+            stdout=subprocess.PIPE,
+        )
+        engine.run(
+            "import",
+            "--change", "ENV LANG=C.UTF-8",
+            "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--change", "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+            "-", LOCAL_BASE,
+            stdin=tar.stdout,
+        )  # fmt: skip
+        tar.wait()
+    return LOCAL_BASE
+
+
+def base_image(engine: Engine) -> str:
+    """The Dockerfile's default base where a registry answers; otherwise the local Debian build."""
+    if os.environ.get("BASE_IMAGE"):
+        return os.environ["BASE_IMAGE"]
+    if engine.run("pull", "--quiet", DEFAULT_BASE, check=False, timeout=120).returncode == 0:
+        return DEFAULT_BASE
+    return build_local_base(engine)
+
+
+def build(engine: Engine, context: Path, tag: str) -> str:
+    base = base_image(engine)
+    args = ["build", "--tag", tag, "--build-arg", f"BASE_IMAGE={base}"]
+    if engine.command == "podman":
+        args += ["--format", "docker"]  # keeps HEALTHCHECK, which the OCI format drops
+    engine.run(*args, str(context), timeout=1800)
+    return base

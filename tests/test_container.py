@@ -1,0 +1,145 @@
+"""The serving image, built and run for real, and talked to from the host over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from mlproject.dataset import SCHEMA
+from mlproject.features import model_input
+from mlproject.train import load_model
+from tests.container import build, find_engine
+
+pytestmark = pytest.mark.slow
+
+IMAGE_SIZE_LIMIT = 250 * 1000 * 1000
+READY_LIMIT_SECONDS = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(url: str, timeout: float = 2) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def post_json(url: str, body: object) -> tuple[int, dict]:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def image(reproduced, tmp_path_factory):
+    engine = find_engine(tmp_path_factory.mktemp("engine"))
+    tag = f"localhost/mlserve-test:{os.getpid()}"
+    build(engine, reproduced.root, tag)
+    yield engine, tag
+    engine.run("rmi", "--force", tag, check=False)
+
+
+@pytest.fixture(scope="module")
+def container(image):
+    """A running container, the seconds it took from `run` to a 200 on /ready, and its base URL."""
+    engine, tag = image
+    name = f"mlserve-test-{os.getpid()}"
+    port = free_port()
+    started = time.perf_counter()
+    try:
+        engine.run("run", "--detach", "--name", name, "--publish", f"127.0.0.1:{port}:8000", tag)
+        url = f"http://127.0.0.1:{port}"
+        deadline = started + 30
+        while time.perf_counter() < deadline:
+            try:
+                if get(f"{url}/ready", timeout=0.5)[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.02)
+        else:
+            logs = engine.run("logs", name, check=False)
+            raise AssertionError(f"the container never became ready:\n{logs.stdout}\n{logs.stderr}")
+        yield engine, name, url, time.perf_counter() - started
+    finally:
+        engine.run("rm", "--force", "--time", "2", name, check=False)
+
+
+def test_the_container_predicts_what_the_offline_pipeline_predicts(container, reproduced):
+    _, _, url, _ = container
+    test = pd.read_csv(reproduced.root / "data/processed/test.csv")
+    features = model_input(test, SCHEMA)
+    offline = load_model(reproduced.root / "models/model.skops")
+    records = json.loads(test[SCHEMA.feature_names].to_json(orient="records"))
+    status, body = post_json(f"{url}/predict", records)
+    assert status == 200, body
+    assert body["predictions"] == list(offline.predict(features))
+    np.testing.assert_allclose(body["probabilities"], offline.predict_proba(features), atol=1e-5)
+
+
+def test_ready_and_metadata_report_the_registry_champion(container, reproduced):
+    _, _, url, _ = container
+    status, body = get(f"{url}/ready")
+    assert status == 200 and json.loads(body)["status"] == "ready"
+    client = MlflowClient(tracking_uri=f"sqlite:///{reproduced.root / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("penguins-classifier", "champion")
+    status, body = get(f"{url}/metadata")
+    manifest = json.loads(body)
+    assert (manifest["model_name"], manifest["model_version"], manifest["run_id"]) == (
+        "penguins-classifier", int(champion.version), champion.run_id,
+    )  # fmt: skip
+
+
+def test_the_server_runs_as_a_user_who_cannot_write_the_code(container):
+    engine, name, _, _ = container
+    status = engine.run("exec", name, "cat", "/proc/1/status").stdout
+    uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+    assert uid != "0"
+    attempt = engine.run("exec", name, "touch", "/app/mlserve/app.py", check=False)
+    assert attempt.returncode != 0 and "Permission denied" in attempt.stderr
+
+
+def test_bad_requests_get_json_errors_through_the_container(container):
+    _, _, url, _ = container
+    status, body = post_json(f"{url}/predict", {"bill_length_mm": "long"})
+    assert status == 400 and body["detail"]
+    assert get(f"{url}/nowhere")[0] == 404
+
+
+def test_image_size_and_start_to_ready_time(image, container):
+    engine, tag = image
+    size = int(engine.run("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())
+    _, _, _, seconds = container
+    print(f"\nimage size {size / 1e6:.0f} MB, start to ready {seconds:.2f} s")
+    assert size <= IMAGE_SIZE_LIMIT, f"image is {size / 1e6:.0f} MB"
+    assert seconds <= READY_LIMIT_SECONDS, f"start to ready took {seconds:.2f} s"
+
+
+def test_the_image_has_a_healthcheck_and_no_training_code(image, container):
+    engine, tag = image
+    config = json.loads(engine.run("image", "inspect", tag).stdout)[0]
+    health = (config.get("Config") or {}).get("Healthcheck") or config.get("Healthcheck")
+    assert health and "/ready" in " ".join(health["Test"])
+    _, name, _, _ = container
+    listing = engine.run("exec", name, "ls", "/app", "/app/model").stdout.split()
+    assert "mlproject" not in listing and "model.onnx" in listing
+    packages = engine.run("exec", name, "/opt/venv/bin/python", "-c", "import sklearn", check=False)
+    assert packages.returncode != 0
