@@ -7,16 +7,24 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 COPY requirements-serve.txt /tmp/requirements-serve.txt
+# Then trim what serving never loads: pip itself, onnxruntime's C library (the Python binding is
+# self-contained; libonnxruntime.so serves C callers) and its model-building tools, numpy's build
+# tools and tests. Bytecode is compiled once here so that workers start fast.
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements-serve.txt \
     && /opt/venv/bin/pip uninstall --yes pip setuptools wheel \
-    && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
+    && cd /opt/venv/lib/python3*/site-packages \
+    && rm -rf onnxruntime/capi/libonnxruntime.so* onnxruntime/transformers onnxruntime/quantization \
+              onnxruntime/tools numpy/f2py numpy/distutils numpy/_pyinstaller numpy/tests numpy/*/tests \
+    && find /opt/venv \( -name '__pycache__' -o -name '*.pyi' \) -prune -exec rm -rf {} + \
+    && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv
 
 # Runtime stage: the venv, the serving code and the bundle; owned by root, run by an unprivileged user.
 FROM ${BASE_IMAGE}
 RUN useradd --create-home --uid 10001 --user-group app
 COPY --from=build /opt/venv /opt/venv
 COPY src/mlserve /app/mlserve
+RUN python3 -m compileall -q /app/mlserve
 COPY models/serving /app/model
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \

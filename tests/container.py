@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_BASE = "python:3.11-slim"
-LOCAL_BASE = "localhost/mlserve-base:bookworm"
+LOCAL_BASE = "localhost/mlserve-base:bookworm-slim"
 BASE_PACKAGES = "python3,python3-venv,ca-certificates"
 HOST_CERTS = Path("/usr/local/share/ca-certificates")
 
@@ -89,6 +89,8 @@ def build_local_base(engine: Engine) -> str:
         for cert in certs:
             shutil.copy(cert, rootfs / "usr/local/share/ca-certificates" / cert.name)
         subprocess.run(["chroot", str(rootfs), "update-ca-certificates", "--fresh"], check=True, capture_output=True)
+        for bulk in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale"):
+            shutil.rmtree(rootfs / bulk, ignore_errors=True)  # as the official slim images do
         tar = subprocess.Popen(
             [
                 "tar",
