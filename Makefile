@@ -14,7 +14,7 @@ PIP_NOISE := grep -v "is ignored: it is neither a file nor a directory" || true
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 UI_PORT ?= 5000
 
-.PHONY: help venv repro test test-fast lint lock ui bench-pipeline clean
+.PHONY: help venv system-packages repro test test-fast lint lock ui serve image bench-pipeline bench-serve clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,10 +28,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP) ## Create .venv from the lock files (hash-checked)
 
-repro: $(STAMP) ## Reproduce the pipeline: data, training, evaluation, registration
+system-packages: ## Install the Debian packages the tests need (podman, debootstrap, wrk) if missing
+	bash scripts/system-packages.sh
+
+repro: $(STAMP) ## Reproduce the pipeline: data, training, evaluation, registration, export
 	dvc repro
 
-test: $(STAMP) ## Run every test, the slow end-to-end ones included
+test: $(STAMP) system-packages ## Run every test, the slow end-to-end and container ones included
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) ## Run the unit tests only
@@ -48,6 +51,15 @@ lock: $(STAMP) ## Recompile every lock file from its .in file (needs the network
 
 ui: $(STAMP) ## Open the MLflow UI on the project's tracking store
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port $(UI_PORT)
+
+serve: $(STAMP) ## Serve models/serving/ locally on gunicorn (HOST, PORT, WORKERS, ... from the environment)
+	HOST=$${HOST:-127.0.0.1} $(BIN)/gunicorn --config src/mlserve/gunicorn_conf.py
+
+image: ## Build the serving image with Docker (IMAGE=name to choose its tag)
+	docker build --tag $${IMAGE:-penguins-api} .
+
+bench-serve: $(STAMP) system-packages ## Throughput and latency of the server vs `mlflow models serve` (markdown table)
+	$(BIN)/python benchmarks/serve.py
 
 bench-pipeline: $(STAMP) ## Time a cold and a no-op `dvc repro` in a scratch copy
 	$(BIN)/python benchmarks/pipeline.py

@@ -128,6 +128,7 @@ def build(engine: Engine, context: Path, tag: str) -> str:
     base = base_image(engine)
     args = ["build", "--tag", tag, "--build-arg", f"BASE_IMAGE={base}"]
     if engine.command == "podman":
-        args += ["--format", "docker"]  # keeps HEALTHCHECK, which the OCI format drops
+        # docker format keeps HEALTHCHECK (OCI drops it); no layer cache, so no stray images are left behind
+        args += ["--format", "docker", "--layers=false"]
     engine.run(*args, str(context), timeout=1800)
     return base

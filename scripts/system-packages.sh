@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Debian packages the tests and benchmarks need: a container engine (podman, where no Docker engine
+# runs), debootstrap for a local base image when no container registry answers, and wrk for load.
+# Installs only what is missing; as root directly, otherwise through passwordless sudo.
+set -euo pipefail
+
+wanted=(podman buildah runc debootstrap wrk)
+missing=()
+for package in "${wanted[@]}"; do
+  dpkg-query --show --showformat='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif sudo -n true 2>/dev/null; then
+  sudo=(sudo -n)
+else
+  echo "missing Debian packages: ${missing[*]}; install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null

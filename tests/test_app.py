@@ -1,0 +1,258 @@
+"""The serving app through Flask's test client, on a bundle exported in-process from a real fitted model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mlproject import config, export, files
+from mlproject.dataset import SCHEMA
+from mlproject.features import model_input
+from mlproject.train import fit
+from mlserve import bundle as bundles
+from mlserve.app import create_app
+
+RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181, "body_mass_g": 3750,
+          "island": "Torgersen", "sex": "male"}  # fmt: skip
+ROW = [39.1, 18.7, 181, 3750, "Torgersen", "male"]
+
+
+@pytest.fixture(scope="session")
+def fitted(splits):
+    train, _ = splits
+    return fit(train, config.Params())
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory, fitted, splits):
+    """What the export stage writes, made from a model fitted here."""
+    _, test = splits
+    directory = tmp_path_factory.mktemp("bundle")
+    onnx_model = export.convert(fitted, SCHEMA)
+    checked = export.parity(fitted, onnx_model, test, SCHEMA)
+    version = SimpleNamespace(name="penguins-classifier", version="7", run_id="run-7")
+    files.write_bytes(directory / export.MODEL_FILENAME, onnx_model)
+    files.write_json(
+        directory / "manifest.json", export.manifest(version, "abc123", fitted, onnx_model, checked, SCHEMA)
+    )
+    return directory
+
+
+@pytest.fixture
+def client(bundle_dir):
+    app = create_app({"MODEL_DIR": str(bundle_dir), "LOAD_IN_BACKGROUND": False, "MAX_ROWS": 500})
+    return app.test_client()
+
+
+def predict(client, body, path="/predict"):
+    return client.post(path, data=json.dumps(body), content_type="application/json")
+
+
+def test_service_endpoints(client):
+    assert client.get("/").status_code == 200 and b"running" in client.get("/").data
+    assert client.get("/health").json == {"status": "ok"}
+    assert client.get("/ready").json == {"status": "ready", "model_version": 7}
+    manifest = client.get("/metadata").json
+    assert (manifest["model_name"], manifest["model_version"], manifest["git_commit"]) == (
+        "penguins-classifier",
+        7,
+        "abc123",
+    )
+    assert manifest["inputs"][4] == {"name": "island", "type": "category", "nullable": False,
+                                     "categories": ["Biscoe", "Dream", "Torgersen"]}  # fmt: skip
+    assert client.get("/ping").status_code == 200
+    assert client.get("/version").data == b"penguins-classifier/7\n"
+
+
+def test_every_body_form_predicts_what_scikit_learn_predicts(client, fitted, splits):
+    _, test = splits
+    features = model_input(test, SCHEMA)
+    expected = list(fitted.predict(features))
+    records = json.loads(test[SCHEMA.feature_names].to_json(orient="records"))
+    rows = [list(record.values()) for record in records]
+    for body in (records, rows):
+        response = predict(client, body)
+        assert response.status_code == 200, response.json
+        assert response.json["predictions"] == expected
+        np.testing.assert_allclose(response.json["probabilities"], fitted.predict_proba(features), atol=1e-5)
+        assert response.json["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert predict(client, RECORD).json["predictions"] == ["Adelie"]
+    assert predict(client, ROW).json["predictions"] == ["Adelie"]
+
+
+def test_nullable_fields_accept_null(client):
+    response = predict(client, {**RECORD, "sex": None, "body_mass_g": None})
+    assert response.status_code == 200 and response.json["predictions"] == ["Adelie"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        ({k: v for k, v in RECORD.items() if k != "sex"}, "sex", "missing field"),
+        ({**RECORD, "colour": "blue"}, "colour", "unknown field"),
+        ({**RECORD, "bill_length_mm": "39.1"}, "bill_length_mm", "expected a number, got a string"),
+        ({**RECORD, "bill_length_mm": True}, "bill_length_mm", "expected a number, got a boolean"),
+        ({**RECORD, "flipper_length_mm": [181]}, "flipper_length_mm", "expected a number, got an array"),
+        ({**RECORD, "island": None}, "island", "null is not allowed"),
+        ({**RECORD, "island": "Atlantis"}, "island", "unknown category 'Atlantis'; allowed: Biscoe, Dream, Torgersen"),
+        ({**RECORD, "sex": 1}, "sex", "expected a string, got a number"),
+        ({**RECORD, "sex": {"a": 1}}, "sex", "expected a string, got an object"),
+    ],
+)
+def test_bad_fields_are_400_naming_row_field_and_problem(client, body, field, problem):
+    response = predict(client, [RECORD, body])
+    assert response.status_code == 400
+    assert {"row": 1, "field": field, "problem": response.json["detail"][0]["problem"]} == response.json["detail"][0]
+    assert problem in response.json["detail"][0]["problem"]
+    assert problem in response.json["error"]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_refused(client, literal):
+    body = json.dumps(RECORD).replace("39.1", literal)
+    response = client.post("/predict", data=body, content_type="application/json")
+    assert response.status_code == 400 and literal in response.json["error"]
+
+
+def test_numbers_too_large_for_a_float_are_refused(client):
+    response = client.post("/predict", data=json.dumps(ROW).replace("3750", "1e999"), content_type="application/json")
+    assert response.status_code == 400 and response.json["detail"][0]["problem"] == "must be a finite number"
+    response = client.post("/predict", data=json.dumps(ROW).replace("3750", "9" * 400), content_type="application/json")
+    assert response.status_code == 400 and response.json["detail"][0]["field"] == "body_mass_g"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{not json", "malformed JSON"),
+        ("", "malformed JSON"),
+        ("[]", "no rows"),
+        ('"text"', "must be a record"),
+        ("[1, [2]]", "not a mix"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("[[1, 2]]", "a positional row needs 6 values"),
+        ("[3]", "a positional row needs 6 values"),
+    ],
+)
+def test_malformed_bodies_are_400(client, body, message):
+    response = client.post("/predict", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert message in response.json["error"] or message in json.dumps(response.json.get("detail"))
+
+
+def test_non_utf8_bodies_are_400(client):
+    response = client.post("/predict", data=b"\xff\xfe{", content_type="application/json")
+    assert response.status_code == 400 and "UTF-8" in response.json["error"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_wrong_content_type_is_415(client, content_type):
+    response = client.post("/predict", data=json.dumps(RECORD), content_type=content_type)
+    assert response.status_code == 415 and "Content-Type must be application/json" in response.json["error"]
+
+
+def test_too_many_rows_and_too_large_bodies_are_413(bundle_dir):
+    app = create_app({"MODEL_DIR": str(bundle_dir), "LOAD_IN_BACKGROUND": False, "MAX_ROWS": 3, "MAX_BODY_BYTES": 2000})
+    client = app.test_client()
+    response = predict(client, [ROW] * 4)
+    assert response.status_code == 413 and "4 rows is more than the limit of 3" in response.json["error"]
+    response = predict(client, [ROW] * 40)
+    assert response.status_code == 413 and response.is_json
+
+
+def test_wrong_method_and_unknown_path_answer_json(client):
+    response = client.get("/predict")
+    assert response.status_code == 405 and response.is_json and "POST" in response.headers["Allow"]
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404 and response.json["error"].startswith("Not Found")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"dataframe_split": {"columns": list(RECORD)[::-1], "data": [ROW[::-1]]}},
+        {"dataframe_split": {"index": [0], "columns": list(RECORD), "data": [ROW]}},
+        {"dataframe_records": [RECORD]},
+        {"instances": [RECORD]},
+        {"instances": [ROW]},
+        {"inputs": {k: [v] for k, v in RECORD.items()}},
+        {"inputs": [RECORD]},
+    ],
+)
+def test_mlflow_scoring_protocol_json(client, body):
+    response = predict(client, body, "/invocations")
+    assert response.status_code == 200, response.json
+    assert response.json == {"predictions": ["Adelie"]}
+
+
+def test_mlflow_scoring_protocol_csv(client):
+    header = ",".join(RECORD)
+    body = f"{header}\n39.1,18.7,181,3750,Torgersen,male\n46.5,17.9,192,3500,Dream,\n"
+    response = client.post("/invocations", data=body, content_type="text/csv")
+    assert response.status_code == 200 and response.json["predictions"][0] == "Adelie"
+    bad = client.post("/invocations", data=f"{header}\nlong,18.7,181,3750,Torgersen,male\n", content_type="text/csv")
+    assert bad.status_code == 400 and bad.json["detail"][0] == {
+        "row": 0, "field": "bill_length_mm", "problem": "expected a number, got a string",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"dataframe_records": [RECORD], "instances": [RECORD]}, "exactly one of"),
+        ({"records": [RECORD]}, "found none"),
+        ({"inputs": [RECORD], "extra": 1}, "unknown keys beside inputs: extra"),
+        ({"dataframe_split": {"columns": ["a"]}}, "must be an object with 'columns'"),
+        ({"dataframe_split": {"columns": list(RECORD), "data": [[1]]}}, "must be a list of 6 values"),
+        ({"dataframe_records": RECORD}, "must be a list of records"),
+        ({"inputs": {"bill_length_mm": [1, 2], "sex": ["male"]}}, "same number of values"),
+        ([RECORD], "must be a JSON object"),
+    ],
+)
+def test_mlflow_protocol_mistakes_are_400(client, body, message):
+    response = predict(client, body, "/invocations")
+    assert response.status_code == 400 and message in response.json["error"]
+
+
+def test_the_openapi_document_covers_every_route(client):
+    spec = client.get("/openapi.json").json
+    assert spec["openapi"].startswith("3.1")
+    routes = {rule.rule for rule in client.application.url_map.iter_rules() if rule.endpoint != "static"}
+    assert routes == set(spec["paths"])
+    record = spec["components"]["schemas"]["Record"]
+    assert record["required"] == list(RECORD) and record["additionalProperties"] is False
+
+
+def test_ready_is_503_until_the_model_is_loaded(bundle_dir, monkeypatch):
+    release = threading.Event()
+    real_load = bundles.load
+
+    def slow_load(directory):
+        release.wait(10)
+        return real_load(directory)
+
+    monkeypatch.setattr(bundles, "load", slow_load)
+    app = create_app({"MODEL_DIR": str(bundle_dir)})
+    client = app.test_client()
+    assert client.get("/ready").status_code == 503
+    response = predict(client, RECORD)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    release.set()
+    assert app.extensions["model"].loaded.wait(10)
+    assert client.get("/ready").status_code == 200
+
+
+def test_the_server_imports_nothing_from_training():
+    code = (
+        "import sys, mlserve.app, mlserve.gunicorn_conf;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'mlproject', 'sklearn', 'mlflow', 'pandas', 'skops'});"
+        "print(bad)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
