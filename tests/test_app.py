@@ -122,7 +122,7 @@ def test_nan_and_infinity_are_refused(client, literal):
 
 def test_numbers_too_large_for_a_float_are_refused(client):
     response = client.post("/predict", data=json.dumps(ROW).replace("3750", "1e999"), content_type="application/json")
-    assert response.status_code == 400 and response.json["detail"][0]["problem"] == "must be a finite number"
+    assert response.status_code == 400 and response.json["detail"][0]["problem"].startswith("must be a finite number")
     response = client.post("/predict", data=json.dumps(ROW).replace("3750", "9" * 400), content_type="application/json")
     assert response.status_code == 400 and response.json["detail"][0]["field"] == "body_mass_g"
 

@@ -1,8 +1,10 @@
 """Feature preprocessing: what turns a schema's columns into numbers a classifier can use.
 
-Missing categories are written as the empty string before the model sees them (`model_input`), and the
-imputer treats "" as missing: that keeps the whole pipeline convertible to ONNX, which cannot impute
-NaN in a string column.
+Numbers: missing values are imputed (mean or median, learnt on the training split).
+Categories: a missing value is written as the empty string (`model_input`) and one-hot encoded as a
+category of its own, so "sex unknown" is information the model can use; a category never seen in
+training encodes as all zeros. Strings throughout keep the pipeline convertible to ONNX, which cannot
+handle NaN in a string column, and the serving graph small.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def labels(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
 
 
 def build_preprocessor(schema: DatasetSchema, numeric_imputation: str, scale: bool) -> ColumnTransformer:
-    """Impute and one-hot encode; standardise numbers only for models that depend on their scale.
+    """Impute numbers and one-hot encode categories; standardise numbers only for models that need it.
 
     Trees split on thresholds, so scaling cannot change them; leaving it out keeps the ONNX model's
     float32 arithmetic on the very values scikit-learn's trees compare, and the two agree exactly.
@@ -44,12 +46,7 @@ def build_preprocessor(schema: DatasetSchema, numeric_imputation: str, scale: bo
     numeric_steps = [("impute", SimpleImputer(strategy=numeric_imputation))]
     if scale:
         numeric_steps.append(("scale", StandardScaler()))
-    categorical = Pipeline(
-        [
-            ("impute", SimpleImputer(missing_values=MISSING_CATEGORY, strategy="most_frequent")),
-            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]
-    )
+    categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     return ColumnTransformer(
         [("numeric", Pipeline(numeric_steps), schema.numeric), ("categorical", categorical, schema.categorical)],
         verbose_feature_names_out=False,

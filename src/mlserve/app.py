@@ -72,25 +72,39 @@ class ModelState:
         return self.bundle
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps(..., **kw) builds one per call
+
+
 def json_response(body: object, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=JSON, headers=headers)
+    return Response(_ENCODER.encode(body), status=status, mimetype=JSON, headers=headers)
 
 
-def require_mimetype(*allowed: str) -> None:
-    if request.mimetype not in allowed:
-        got = request.mimetype or "none"
-        raise InputError(f"Content-Type must be {' or '.join(allowed)}, got {got}", status=415)
+def require_mimetype(*allowed: str) -> str:
+    """The request's media type, if it is one of `allowed` (parameters such as charset are ignored)."""
+    mimetype = (request.content_type or "").partition(";")[0].strip().lower()
+    if mimetype not in allowed:
+        raise InputError(f"Content-Type must be {' or '.join(allowed)}, got {mimetype or 'none'}", status=415)
+    return mimetype
 
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(settings_from_env())
     app.config.update({"LOAD_IN_BACKGROUND": True, **(config or {})})
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     state = ModelState(Path(app.config["MODEL_DIR"]))
     app.extensions["model"] = state
     state.start(background=app.config["LOAD_IN_BACKGROUND"])
-    max_rows = app.config["MAX_ROWS"]
+    max_rows, max_bytes = app.config["MAX_ROWS"], app.config["MAX_BODY_BYTES"]
+
+    def read_body() -> bytes:
+        """The body, refused with 413 past the limit, declared or not (chunked bodies have no length)."""
+        declared = request.content_length
+        if declared is not None and declared > max_bytes:
+            raise InputError(f"the body's {declared} bytes exceed the limit of {max_bytes}", status=413)
+        body = request.stream.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            raise InputError(f"the body exceeds the limit of {max_bytes} bytes", status=413)
+        return body
 
     def predict(rows: list) -> tuple[bundles.Bundle, np.ndarray, np.ndarray]:
         model = state.require()
@@ -122,7 +136,7 @@ def create_app(config: dict | None = None) -> Flask:
     @app.post("/predict")
     def predict_endpoint():
         require_mimetype(JSON)
-        model, labels, probabilities = predict(rows_of(parse_json(request.get_data(cache=False))))
+        model, labels, probabilities = predict(rows_of(parse_json(read_body())))
         return json_response(
             {
                 "predictions": labels.tolist(),
@@ -134,10 +148,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.post("/invocations")
     def invocations():
-        require_mimetype(JSON, "text/csv")
+        mimetype = require_mimetype(JSON, "text/csv")
         columns = state.require().columns
-        body = request.get_data(cache=False)
-        if request.mimetype == "text/csv":
+        body = read_body()
+        if mimetype == "text/csv":
             try:
                 rows = rows_from_csv(body.decode("utf-8"), columns)
             except UnicodeDecodeError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,12 @@ class Column:
     kind: str  # "number" or "category"
     nullable: bool
     categories: frozenset[str] = frozenset()
+
+    @cached_property
+    def accepted(self) -> frozenset:
+        """What a well-formed value may be: the Python types of a number, or the allowed categories."""
+        allowed = frozenset({int, float}) if self.kind == "number" else self.categories
+        return allowed | ({type(None) if self.kind == "number" else None} if self.nullable else set())
 
 
 @dataclass(frozen=True)

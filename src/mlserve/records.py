@@ -21,6 +21,8 @@ MAX_DETAIL = 50
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 MISSING_CATEGORY = ""
 NUMBER_TYPES = {int, float}
+NONE_TYPE = type(None)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class InputError(Exception):
@@ -43,10 +45,13 @@ def _reject_constant(constant: str):
     raise InputError(f"malformed JSON: {constant} is not a JSON number; send null for a missing value")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # built once: json.loads(..., **kw) builds one per call
+
+
 def parse_json(body: bytes) -> object:
     """Strict JSON: NaN and Infinity literals are refused, as the JSON standard does."""
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return _DECODER.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError("malformed JSON: the body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
@@ -158,9 +163,10 @@ def _csv_cell(cell: str, kind: str | None) -> object:
         return None
     if kind == "number":
         try:
-            return float(cell)
+            number = float(cell)
         except ValueError:
             return cell
+        return number if math.isfinite(number) else cell  # "nan" and "inf" are not measurements
     return cell
 
 
@@ -172,15 +178,43 @@ def to_feeds(rows: list, columns: tuple[Column, ...], max_rows: int) -> dict[str
         raise InputError("no rows to predict")
     problems: list[dict] = []
     table = _transpose(rows, [column.name for column in columns], problems)
-    if problems:
-        raise InputError(_summary(problems), problems)
+    if not problems:
+        feeds = _well_formed_feeds(table, columns)
+        if feeds is not None:
+            return feeds
+        for column, values in zip(columns, table, strict=True):
+            find = _number_problem if column.kind == "number" else _category_problem
+            for index, value in enumerate(values):
+                if problem := find(value, column):
+                    problems.append({"row": index, "field": column.name, "problem": problem})
+        problems.sort(key=lambda p: p["row"])
+    raise InputError(_summary(problems), problems)
+
+
+def _well_formed_feeds(table: list[tuple], columns: tuple[Column, ...]) -> dict[str, np.ndarray] | None:
+    """The feeds when every value is valid, else None; checks run at C speed (set, min, max).
+
+    Numbers must fit the model's float32: JSON has no NaN, so a NaN in a feed always means null.
+    """
     feeds = {}
     for column, values in zip(columns, table, strict=True):
-        check = _numbers if column.kind == "number" else _categories
-        feeds[column.name] = check(list(values), column, problems)
-    if problems:
-        problems.sort(key=lambda p: (p["row"], p["field"] or ""))
-        raise InputError(_summary(problems), problems)
+        if column.kind == "number":
+            types = set(map(type, values))
+            if not types <= column.accepted:
+                return None
+            present = [v for v in values if v is not None] if NONE_TYPE in types else values
+            if present and (min(present) < -FLOAT32_MAX or max(present) > FLOAT32_MAX):
+                return None
+            feeds[column.name] = np.array(values, dtype=np.float32).reshape(-1, 1)
+        else:
+            try:
+                if not set(values) <= column.accepted:
+                    return None
+            except TypeError:  # an unhashable value (an array or an object)
+                return None
+            if None in values:
+                values = [MISSING_CATEGORY if v is None else v for v in values]
+            feeds[column.name] = np.array(values, dtype=object).reshape(-1, 1)
     return feeds
 
 
@@ -220,54 +254,26 @@ def _transpose(rows: list, names: list[str], problems: list[dict]) -> list[tuple
     return list(zip(*ordered, strict=True)) if ordered else [() for _ in names]
 
 
-def _numbers(values: list, column: Column, problems: list[dict]) -> np.ndarray:
-    types = set(map(type, values))
-    if types <= NUMBER_TYPES or (column.nullable and types <= NUMBER_TYPES | {type(None)}):
-        try:
-            array = np.array(values, dtype=np.float64)
-        except OverflowError:
-            array = None
-        if array is not None and np.isfinite(array[~np.isnan(array)] if type(None) in types else array).all():
-            return array.astype(np.float32).reshape(-1, 1)
-    for index, value in enumerate(values):
-        problem = _number_problem(value, column.nullable)
-        if problem:
-            problems.append({"row": index, "field": column.name, "problem": problem})
-    return np.empty((0, 1), dtype=np.float32)
-
-
-def _number_problem(value: object, nullable: bool) -> str | None:
+def _number_problem(value: object, column: Column) -> str | None:
     if value is None:
-        return None if nullable else "null is not allowed: a number is required"
+        return None if column.nullable else "null is not allowed: a number is required"
     if type(value) not in NUMBER_TYPES:
         return f"expected a number, got {_json_type(value)}"
     try:
-        finite = math.isfinite(float(value))
+        fits = abs(float(value)) <= FLOAT32_MAX
     except OverflowError:
-        finite = False
-    return None if finite else "must be a finite number"
+        fits = False
+    return None if fits else f"must be a finite number within ±{FLOAT32_MAX:.1e}"
 
 
-def _categories(values: list, column: Column, problems: list[dict]) -> np.ndarray:
-    allowed = column.categories | ({None} if column.nullable else set())
-    try:
-        fast = set(values) <= allowed
-    except TypeError:  # an unhashable value (a list or an object) in the column
-        fast = False
-    if fast:
-        return np.array([MISSING_CATEGORY if v is None else v for v in values], dtype=object).reshape(-1, 1)
-    for index, value in enumerate(values):
-        if value is None:
-            problem = None if column.nullable else "null is not allowed: a category is required"
-        elif not isinstance(value, str):
-            problem = f"expected a string, got {_json_type(value)}"
-        elif value not in column.categories:
-            problem = f"unknown category {value!r}; allowed: {', '.join(sorted(column.categories))}"
-        else:
-            problem = None
-        if problem:
-            problems.append({"row": index, "field": column.name, "problem": problem})
-    return np.empty((0, 1), dtype=object)
+def _category_problem(value: object, column: Column) -> str | None:
+    if value is None:
+        return None if column.nullable else "null is not allowed: a category is required"
+    if not isinstance(value, str):
+        return f"expected a string, got {_json_type(value)}"
+    if value not in column.categories:
+        return f"unknown category {value!r}; allowed: {', '.join(sorted(column.categories))}"
+    return None
 
 
 def _json_type(value: object) -> str:

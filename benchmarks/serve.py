@@ -1,0 +1,186 @@
+"""Serving benchmark, every figure measured side by side in one run on 127.0.0.1 (needs `make repro` first).
+
+Single-row POSTs with wrk (2 threads, 16 connections, bounded in time) against
+  (a) this server (gunicorn, the image's settings),
+  (b) `mlflow models serve` on the same registered champion with the same number of workers,
+  (c) a constant-response Flask app on the same gunicorn settings: the stack's ceiling;
+and one 10,000-row request to (a) against in-process onnxruntime on the same rows.
+Prints a markdown table; exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlproject import config
+from mlserve import bundle as bundles
+from mlserve.records import rows_of, to_feeds
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DURATION_S = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = 16
+WORKERS = 2
+BATCH_ROWS = 10_000
+BATCH_REPEATS = 7
+RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
+          "island": "Torgersen", "sex": "male"}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def server(command: list[str], ready_url: str, env: dict[str, str], timeout: float = 90):
+    """Start a server in its own process group, wait until `ready_url` answers 200, stop it afterwards."""
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"{command[0]} exited early:\n{log.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{ready_url} not ready after {timeout} s")
+            time.sleep(0.1)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def wrk(url: str, body: str, scratch: Path) -> dict[str, float]:
+    script = scratch / "post.lua"
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = "application/json"\n'
+    )
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", "-s", str(script), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=DURATION_S + 30).stdout
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+        "p50_ms": _latency(output, "50%"),
+        "p99_ms": _latency(output, "99%"),
+        "non_2xx": float(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0.0,
+        "socket_errors": float(sum(map(int, m.groups()))) if (m := re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)) else 0.0,
+    }  # fmt: skip
+
+
+def _latency(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def batch_figures(url: str, bundle: bundles.Bundle, rows: list[list]) -> tuple[float, float]:
+    """Rows per second: one HTTP request of all rows vs session.run on the same rows, both median of repeats."""
+    body = json.dumps(rows).encode()
+    feeds = to_feeds(rows_of(rows), bundle.columns, len(rows))
+    in_process, over_http = [], []
+    for _ in range(BATCH_REPEATS):
+        start = time.perf_counter()
+        bundle.predict(feeds)
+        in_process.append(time.perf_counter() - start)
+        request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        start = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = response.read()
+        over_http.append(time.perf_counter() - start)
+        assert len(json.loads(answer)["predictions"]) == len(rows)
+    return len(rows) / statistics.median(over_http), len(rows) / statistics.median(in_process)
+
+
+def main() -> int:
+    serving_dir = REPO / "models/serving"
+    if not (serving_dir / "manifest.json").exists():
+        print("no bundle in models/serving/: run `make repro` first", file=sys.stderr)
+        return 1
+    params = config.load_params(REPO / "params.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKERS", "THREADS"))}
+    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", MODEL_DIR=str(serving_dir), WORKERS=str(WORKERS), THREADS="1",
+               HOST="127.0.0.1", WORKER_TMP_DIR="/dev/shm", MLFLOW_TRACKING_URI=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}"))  # fmt: skip
+    gunicorn = [str(BIN / "gunicorn"), "--config", str(REPO / "src/mlserve/gunicorn_conf.py")]
+    single = json.dumps(RECORD)
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        port = free_port()
+        with server([*gunicorn, "--bind", f"127.0.0.1:{port}"], f"http://127.0.0.1:{port}/ready", env):
+            results["this server (/predict)"] = wrk(f"http://127.0.0.1:{port}/predict", single, scratch)
+            test = pd.read_csv(REPO / config.TEST_DATA)
+            sample = test.sample(BATCH_ROWS, replace=True, random_state=0)[
+                [c.name for c in bundles.load(serving_dir).columns]
+            ]
+            rows = json.loads(sample.replace({np.nan: None}).to_json(orient="values"))  # positional rows
+            http_rate, local_rate = batch_figures(f"http://127.0.0.1:{port}/predict", bundles.load(serving_dir), rows)
+        port = free_port()
+        with server([*gunicorn, "--bind", f"127.0.0.1:{port}", "benchmarks.constant_app:app"],
+                    f"http://127.0.0.1:{port}/ready", env):  # fmt: skip
+            results["constant Flask endpoint"] = wrk(f"http://127.0.0.1:{port}/predict", single, scratch)
+        port = free_port()
+        model_uri = f"models:/{params.registry.model_name}@{params.registry.champion_alias}"
+        mlflow_serve = [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+                        "-w", str(WORKERS), "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+        with server(mlflow_serve, f"http://127.0.0.1:{port}/ping", env):
+            results["mlflow models serve (/invocations)"] = wrk(
+                f"http://127.0.0.1:{port}/invocations", json.dumps({"dataframe_records": [RECORD]}), scratch
+            )
+
+    ours, ceiling = results["this server (/predict)"], results["constant Flask endpoint"]
+    mlflow = results["mlflow models serve (/invocations)"]
+    print(f"Single-row POSTs, wrk 2 threads x {CONNECTIONS} connections x {DURATION_S} s, {WORKERS} workers, "
+          f"{os.cpu_count()} cores, loopback\n")  # fmt: skip
+    print("| server | requests/s | p50 (ms) | p99 (ms) | non-2xx | socket errors |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, figures in results.items():
+        print(f"| {name} | {figures['rps']:.0f} | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} | "
+              f"{figures['non_2xx']:.0f} | {figures['socket_errors']:.0f} |")  # fmt: skip
+    checks = [
+        ("throughput vs mlflow models serve", ours["rps"] / mlflow["rps"], ">= 20x", ours["rps"] >= 20 * mlflow["rps"]),
+        ("throughput vs constant endpoint", ours["rps"] / ceiling["rps"], ">= 0.7x", ours["rps"] >= 0.7 * ceiling["rps"]),
+        ("p99 at 16 connections (ms)", ours["p99_ms"], "<= 20", ours["p99_ms"] <= 20),
+        (f"{BATCH_ROWS}-row request vs in-process rows/s", http_rate / local_rate, ">= 0.5x", http_rate >= 0.5 * local_rate),
+        ("errors (non-2xx + socket) on this server", ours["non_2xx"] + ours["socket_errors"], "0",
+         ours["non_2xx"] + ours["socket_errors"] == 0),
+    ]  # fmt: skip
+    print(
+        f"\n{BATCH_ROWS} rows in one request: {http_rate:,.0f} rows/s over HTTP, {local_rate:,.0f} rows/s in process\n"
+    )
+    print("| target | measured | wanted | met |")
+    print("|---|---:|---|---|")
+    for name, value, wanted, met in checks:
+        print(f"| {name} | {value:.2f} | {wanted} | {'yes' if met else 'NO'} |")
+    return 0 if all(met for *_, met in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
