@@ -11,6 +11,8 @@ import csv
 import io
 import json
 import math
+import operator
+from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
@@ -21,7 +23,6 @@ MAX_DETAIL = 50
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 MISSING_CATEGORY = ""
 NUMBER_TYPES = {int, float}
-NONE_TYPE = type(None)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -192,30 +193,39 @@ def to_feeds(rows: list, columns: tuple[Column, ...], max_rows: int) -> dict[str
 
 
 def _well_formed_feeds(table: list[tuple], columns: tuple[Column, ...]) -> dict[str, np.ndarray] | None:
-    """The feeds when every value is valid, else None; checks run at C speed (set, min, max).
+    """The feeds when every value is valid, else None, in a fixed number of C-level steps per column.
 
-    Numbers must fit the model's float32: JSON has no NaN, so a NaN in a feed always means null.
+    The numeric columns become one float32 matrix (a row per column, so each column is contiguous);
+    a number beyond float32 becomes infinity there and is refused. JSON has no NaN: NaN means null.
     """
-    feeds = {}
+    numeric, feeds = [], {}
     for column, values in zip(columns, table, strict=True):
         if column.kind == "number":
-            types = set(map(type, values))
-            if not types <= column.accepted:
+            if not set(map(type, values)) <= column.accepted:
                 return None
-            present = [v for v in values if v is not None] if NONE_TYPE in types else values
-            if present and (min(present) < -FLOAT32_MAX or max(present) > FLOAT32_MAX):
-                return None
-            feeds[column.name] = np.array(values, dtype=np.float32).reshape(-1, 1)
-        else:
-            try:
-                if not set(values) <= column.accepted:
-                    return None
-            except TypeError:  # an unhashable value (an array or an object)
-                return None
-            if None in values:
-                values = [MISSING_CATEGORY if v is None else v for v in values]
-            feeds[column.name] = np.array(values, dtype=object).reshape(-1, 1)
-    return feeds
+            numeric.append(values)
+            continue
+        try:
+            seen = set(values)
+        except TypeError:  # an unhashable value (an array or an object)
+            return None
+        if not seen <= column.accepted:
+            return None
+        if None in seen:
+            values = [MISSING_CATEGORY if v is None else v for v in values]
+        feeds[column.name] = np.array(values, dtype=object).reshape(-1, 1)
+    try:
+        with np.errstate(over="ignore"):
+            matrix = np.array(numeric, dtype=np.float32)
+    except OverflowError:  # an integer beyond float64
+        return None
+    if np.isinf(matrix).any():
+        return None
+    numbers = iter(matrix)
+    return {
+        column.name: next(numbers).reshape(-1, 1) if column.kind == "number" else feeds[column.name]
+        for column in columns
+    }
 
 
 def _summary(problems: list[dict]) -> str:
@@ -226,32 +236,31 @@ def _summary(problems: list[dict]) -> str:
 
 
 def _transpose(rows: list, names: list[str], problems: list[dict]) -> list[tuple]:
-    """Rows as columns in schema order; records need exactly the schema's fields, rows exactly its width."""
-    expected = set(names)
-    pick = itemgetter(*names)
-    width = len(names)
-    ordered = []
+    """Rows as columns in schema order; records need exactly the schema's fields, rows exactly its width.
+
+    The common cases (all positional rows, or all complete records) are checked with C-level map()s;
+    anything else goes row by row, collecting a problem for each row that does not fit.
+    """
+    width, expected = len(names), set(names)
+    shapes = set(map(type, rows))
+    if shapes == {list} and set(map(len, rows)) == {width}:
+        return list(zip(*rows, strict=True))
+    pick = itemgetter(*names) if width > 1 else lambda row: (row[names[0]],)
+    if shapes == {dict} and all(map(operator.eq, map(dict.keys, rows), repeat(expected))):
+        return list(zip(*map(pick, rows), strict=True))
     for index, row in enumerate(rows):
         if type(row) is dict:
-            if row.keys() == expected:
-                ordered.append(pick(row) if width > 1 else (pick(row),))
-                continue
             problems += [{"row": index, "field": n, "problem": "missing field"} for n in names if n not in row]
             problems += [{"row": index, "field": str(n), "problem": "unknown field"} for n in row if n not in expected]
         elif type(row) is list:
-            if len(row) == width:
-                ordered.append(row)
-                continue
-            problems.append(
-                {
-                    "row": index,
-                    "field": None,
-                    "problem": f"a positional row needs {width} values ({', '.join(names)}), got {len(row)}",
-                }
-            )
+            if len(row) != width:
+                problem = f"a positional row needs {width} values ({', '.join(names)}), got {len(row)}"
+                problems.append({"row": index, "field": None, "problem": problem})
         else:
             problems.append({"row": index, "field": None, "problem": "a row must be a record (object) or an array"})
-    return list(zip(*ordered, strict=True)) if ordered else [() for _ in names]
+    if not problems:  # a valid mix of records and positional rows
+        return list(zip(*(pick(row) if type(row) is dict else row for row in rows), strict=True))
+    return []
 
 
 def _number_problem(value: object, column: Column) -> str | None:
