@@ -8,14 +8,16 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from mlproject import config
+from mlproject import config, export, files
 from mlproject.dataset import SCHEMA, load_raw
 from mlproject.prepare import split
 from mlproject.schema import clean
+from mlproject.train import fit
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -39,6 +41,27 @@ def project_env(**overrides: str) -> dict[str, str]:
     env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "test@localhost"
     env.update(overrides)
     return env
+
+
+@pytest.fixture(scope="session")
+def fitted(splits):
+    train, _ = splits
+    return fit(train, config.Params())
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory, fitted, splits):
+    """What the export stage writes (model.onnx, manifest.json), made from a model fitted here."""
+    _, test = splits
+    directory = tmp_path_factory.mktemp("bundle")
+    onnx_model = export.convert(fitted, SCHEMA)
+    checked = export.parity(fitted, onnx_model, test, SCHEMA)
+    version = SimpleNamespace(name="penguins-classifier", version="7", run_id="run-7")
+    files.write_bytes(directory / export.MODEL_FILENAME, onnx_model)
+    files.write_json(
+        directory / "manifest.json", export.manifest(version, "abc123", fitted, onnx_model, checked, SCHEMA)
+    )
+    return directory
 
 
 @dataclass

@@ -6,42 +6,18 @@ import json
 import subprocess
 import sys
 import threading
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from mlproject import config, export, files
 from mlproject.dataset import SCHEMA
 from mlproject.features import model_input
-from mlproject.train import fit
 from mlserve import bundle as bundles
 from mlserve.app import create_app
 
 RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181, "body_mass_g": 3750,
           "island": "Torgersen", "sex": "male"}  # fmt: skip
 ROW = [39.1, 18.7, 181, 3750, "Torgersen", "male"]
-
-
-@pytest.fixture(scope="session")
-def fitted(splits):
-    train, _ = splits
-    return fit(train, config.Params())
-
-
-@pytest.fixture(scope="session")
-def bundle_dir(tmp_path_factory, fitted, splits):
-    """What the export stage writes, made from a model fitted here."""
-    _, test = splits
-    directory = tmp_path_factory.mktemp("bundle")
-    onnx_model = export.convert(fitted, SCHEMA)
-    checked = export.parity(fitted, onnx_model, test, SCHEMA)
-    version = SimpleNamespace(name="penguins-classifier", version="7", run_id="run-7")
-    files.write_bytes(directory / export.MODEL_FILENAME, onnx_model)
-    files.write_json(
-        directory / "manifest.json", export.manifest(version, "abc123", fitted, onnx_model, checked, SCHEMA)
-    )
-    return directory
 
 
 @pytest.fixture

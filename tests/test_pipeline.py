@@ -93,6 +93,15 @@ def test_the_model_is_registered_with_a_signature_and_becomes_champion(reproduce
     assert list(model.predict(pd.DataFrame(example))) == ["Adelie"]
 
 
+def test_export_writes_the_champion_as_an_onnx_bundle(reproduced):
+    manifest = json.loads((reproduced.root / "models/serving/manifest.json").read_text())
+    champion = client_for(reproduced).get_model_version_by_alias("penguins-classifier", "champion")
+    assert (manifest["model_version"], manifest["run_id"]) == (int(champion.version), champion.run_id)
+    model = (reproduced.root / "models/serving/model.onnx").read_bytes()
+    assert hashlib.sha256(model).hexdigest() == manifest["model_sha256"]
+    assert manifest["parity"]["labels_equal"] and manifest["parity"]["rows"] == 69
+
+
 def test_a_second_repro_with_nothing_changed_runs_nothing(scratch):
     before = scratch.snapshot(*PARAMS_TOUCHED)
     output = scratch.run("dvc", "repro").stdout

@@ -64,3 +64,13 @@ def test_loading_refuses_types_nobody_trusted(tmp_path, splits, monkeypatch):
     monkeypatch.setattr("mlproject.train.TRUSTED_TYPES", ["numpy.dtype"])
     with pytest.raises(TypeError, match=r"sklearn.tree._tree.Tree"):
         load_model(path)
+
+
+def test_only_scale_sensitive_classifiers_get_a_scaler():
+    def numeric_steps(classifier: str) -> list[str]:
+        pipeline = build_pipeline(params_for(classifier).train, SCHEMA, seed=0)
+        numeric = dict((name, steps) for name, steps, _ in pipeline.named_steps["preprocess"].transformers)["numeric"]
+        return [name for name, _ in numeric.steps]
+
+    assert numeric_steps("logistic_regression") == ["impute", "scale"]
+    assert numeric_steps("random_forest") == ["impute"]

@@ -1,0 +1,97 @@
+"""The real server process: gunicorn with the image's configuration, on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+CONFIG = Path(__file__).resolve().parents[1] / "src/mlserve/gunicorn_conf.py"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(model_dir: Path, port: int) -> subprocess.Popen:
+    env = dict(
+        os.environ, MODEL_DIR=str(model_dir), HOST="127.0.0.1", PORT=str(port), WORKERS="2", GRACEFUL_TIMEOUT="5"
+    )
+    return subprocess.Popen(
+        [str(GUNICORN), "--config", str(CONFIG)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def refusal(model_dir: Path) -> tuple[int, str]:
+    server = start(model_dir, free_port())
+    try:
+        _, stderr = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    return server.returncode, stderr
+
+
+@pytest.fixture
+def broken(bundle_dir, tmp_path) -> Path:
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, copy)
+    return copy
+
+
+def test_a_tampered_model_stops_the_server_before_any_worker(broken):
+    model = broken / "model.onnx"
+    model.write_bytes(model.read_bytes()[:-1] + b"\0")
+    code, stderr = refusal(broken)
+    assert code == 2
+    assert "refusing to start" in stderr and "does not match its manifest: sha256" in stderr
+    assert "Booting worker" not in stderr
+
+
+def test_a_missing_bundle_stops_the_server(tmp_path):
+    code, stderr = refusal(tmp_path / "nothing-here")
+    assert code == 2 and "no model bundle at" in stderr and "manifest.json is missing" in stderr
+
+
+def test_a_manifest_that_does_not_parse_stops_the_server(broken):
+    (broken / "manifest.json").write_text('{"model_name": ')
+    code, stderr = refusal(broken)
+    assert code == 2 and "manifest.json is not valid JSON" in stderr
+
+
+def test_a_missing_model_file_stops_the_server(broken):
+    (broken / "model.onnx").unlink()
+    code, stderr = refusal(broken)
+    assert code == 2 and "model.onnx is missing" in stderr
+
+
+def test_the_server_answers_and_stops_cleanly_on_sigterm(bundle_dir):
+    port = free_port()
+    server = start(bundle_dir, port)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
+                    assert json.loads(response.read())["status"] == "ready"
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the server never became ready")
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=15) == 0
+    finally:
+        server.kill()
+        server.wait()
