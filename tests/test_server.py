@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -14,6 +16,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from mlserve import bundle
+from mlserve.app import create_app
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 CONFIG = Path(__file__).resolve().parents[1] / "src/mlserve/gunicorn_conf.py"
@@ -95,3 +100,40 @@ def test_the_server_answers_and_stops_cleanly_on_sigterm(bundle_dir):
     finally:
         server.kill()
         server.wait()
+
+
+class _RunsCodeWhenUnpickled:
+    """Unpickling this calls os.system: a marker file appears if anything ever loads it."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_in_place_of_the_model_is_refused_and_never_run(broken, tmp_path):
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_RunsCodeWhenUnpickled(marker))
+    (broken / "model.onnx").write_bytes(payload)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["model_sha256"] = hashlib.sha256(payload).hexdigest()  # even with a matching digest
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(bundle.BundleError, match="cannot be loaded by onnxruntime"):
+        bundle.load(broken)
+    (broken / "manifest.json").write_bytes(payload)
+    code, stderr = refusal(broken)
+    assert code == 2 and "manifest.json is not valid JSON" in stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/octet-stream", "application/python-pickle"])
+def test_a_pickle_posted_as_a_request_is_refused_and_never_run(bundle_dir, tmp_path, content_type):
+    marker = tmp_path / "pwned"
+    client = create_app({"MODEL_DIR": str(bundle_dir), "LOAD_IN_BACKGROUND": False}).test_client()
+    for path in ("/predict", "/invocations"):
+        response = client.post(path, data=pickle.dumps(_RunsCodeWhenUnpickled(marker)), content_type=content_type)
+        expected = 400 if content_type == "application/json" else 415
+        assert response.status_code == expected and response.is_json
+        assert "malformed JSON" in response.json["error"] or "Content-Type must be" in response.json["error"]
+    assert not marker.exists()
