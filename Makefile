@@ -14,7 +14,7 @@ PIP_NOISE := grep -v "is ignored: it is neither a file nor a directory" || true
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 UI_PORT ?= 5000
 
-.PHONY: help venv system-packages repro test test-fast lint lock ui serve image bench-pipeline bench-serve clean
+.PHONY: help venv system-packages repro test test-fast lint lock audit ui serve image bench-pipeline bench-serve clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,13 +41,16 @@ test-fast: $(STAMP) ## Run the unit tests only
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP) ## Check style and common bugs with ruff
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 lock: $(STAMP) ## Recompile every lock file from its .in file (needs the network)
 	$(PIP_COMPILE) --output-file requirements.txt requirements.in
 	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 	$(PIP_COMPILE) --output-file requirements-serve.txt requirements-serve.in
+
+audit: $(STAMP) ## pip-audit every lock file (needs the vulnerability service; "NOT AUDITED" is a failure)
+	$(BIN)/python scripts/audit.py
 
 ui: $(STAMP) ## Open the MLflow UI on the project's tracking store
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port $(UI_PORT)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import time
 
 import mlflow
 import pytest
 from mlflow import MlflowClient
 
 from mlproject import config
-from tests.conftest import Project, copy_project
+from tests.conftest import Project, copy_project, project_env
 
 pytestmark = pytest.mark.slow
 
@@ -183,6 +187,39 @@ def test_experiments_run_queued_and_direct_and_each_lands_in_mlflow(scratch):
     assert sorted(r.data.params["train.random_forest.n_estimators"] for r in runs[2:]) == ["5", "7"]
     listed = scratch.run("dvc", "exp", "show", "--json").stdout
     assert listed.count('"n_estimators": 5') >= 1
+
+
+def test_kill_9_during_train_then_repro_gives_the_uninterrupted_bytes(scratch, tmp_path):
+    scratch.set_param("train.random_forest.n_estimators", 600)  # long enough to be caught training
+    log = tmp_path / "repro.log"
+    with log.open("w") as out:
+        repro = subprocess.Popen(
+            ["dvc", "repro"], cwd=scratch.root, env=project_env(), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "Running stage 'train'" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.killpg(repro.pid, signal.SIGKILL)
+    finally:
+        repro.wait()
+    assert "Running stage 'train'" in log.read_text() and "Running stage 'evaluate'" not in log.read_text()
+    assert not list((scratch.root / "models").glob(".*.tmp")), "a half-written model was left behind"
+    scratch.run("dvc", "repro")
+    resumed = scratch.out_md5s()
+    scratch.run("dvc", "repro", "--force")
+    assert scratch.out_md5s() == resumed
+
+
+def test_a_failing_stage_leaves_the_registry_and_its_champion_alone(scratch):
+    client = client_for(scratch)
+    versions = len(client.search_model_versions("name='penguins-classifier'"))
+    scratch.set_param("train.random_forest.min_samples_leaf", 0)
+    assert scratch.run("dvc", "repro", check=False).returncode != 0
+    assert len(client.search_model_versions("name='penguins-classifier'")) == versions
+    assert client.get_model_version_by_alias("penguins-classifier", "champion").version == 1
 
 
 def test_a_fresh_copy_reproduces_with_no_network_and_no_remote(tmp_path):
