@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -17,18 +16,13 @@ from mlflow import MlflowClient
 from mlproject.dataset import SCHEMA
 from mlproject.features import model_input
 from mlproject.train import load_model
+from tests.conftest import free_port
 from tests.container import build, find_engine
 
 pytestmark = pytest.mark.slow
 
 IMAGE_SIZE_LIMIT = 250 * 1000 * 1000
 READY_LIMIT_SECONDS = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(url: str, timeout: float = 2) -> tuple[int, bytes]:

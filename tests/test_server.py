@@ -8,7 +8,6 @@ import os
 import pickle
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ import pytest
 
 from mlserve import bundle
 from mlserve.app import create_app
+from tests.conftest import free_port
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 CONFIG = Path(__file__).resolve().parents[1] / "src/mlserve/gunicorn_conf.py"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start(model_dir: Path, port: int) -> subprocess.Popen:

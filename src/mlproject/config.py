@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mlproject.stage import StageError
+
 PARAMS_FILE = Path("params.yaml")
 
 RAW_DATA = Path("data/raw/penguins.csv")
@@ -37,7 +39,7 @@ DVC_LOCK = Path("dvc.lock")
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 
 
-class ParamsError(ValueError):
+class ParamsError(StageError, ValueError):
     """params.yaml does not hold: the message names every offending key."""
 
 

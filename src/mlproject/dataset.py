@@ -18,7 +18,7 @@ from importlib import resources
 
 import pandas as pd
 
-from mlproject import config, files
+from mlproject import config, files, stage
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 
 SCHEMA = DatasetSchema(
@@ -44,10 +44,13 @@ def load_raw() -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
-def main() -> int:
+def write_raw() -> str:
     files.write_csv(config.RAW_DATA, load_raw())
-    print(f"load_data: wrote {config.RAW_DATA}")
-    return 0
+    return f"wrote {config.RAW_DATA}"
+
+
+def main() -> int:
+    return stage.run("load_data", write_raw)
 
 
 if __name__ == "__main__":

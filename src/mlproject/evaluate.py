@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall_fscore_support, roc_curve
 from sklearn.pipeline import Pipeline
 
-from mlproject import config, files
+from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.features import labels, model_input
 from mlproject.schema import DatasetSchema
@@ -58,13 +58,16 @@ def evaluate(model: Pipeline, test: pd.DataFrame, schema: DatasetSchema) -> tupl
     )
 
 
-def main() -> int:
+def write_reports() -> str:
     metrics, confusion, roc = evaluate(load_model(config.MODEL_FILE), pd.read_csv(config.TEST_DATA), SCHEMA)
     files.write_json(config.METRICS_FILE, metrics)
     files.write_csv(config.CONFUSION_FILE, confusion)
     files.write_csv(config.ROC_FILE, roc)
-    print(f"evaluate: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}")
-    return 0
+    return f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}"
+
+
+def main() -> int:
+    return stage.run("evaluate", write_reports)
 
 
 if __name__ == "__main__":

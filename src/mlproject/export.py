@@ -18,7 +18,7 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
-from mlproject import config, files
+from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.features import model_input
 from mlproject.register import quiet_mlflow
@@ -29,7 +29,7 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 MODEL_FILENAME = "model.onnx"
 
 
-class ExportError(RuntimeError):
+class ExportError(stage.StageError, RuntimeError):
     """The champion cannot be exported faithfully; the message says why."""
 
 
@@ -115,24 +115,24 @@ def champion(params: config.RegistryParams, schema: DatasetSchema):
     return version, git_commit, model
 
 
-def main() -> int:
-    try:
-        params = config.load_params()
-        version, git_commit, model = champion(params.registry, SCHEMA)
-        onnx_model = convert(model, SCHEMA)
-        checked = parity(model, onnx_model, pd.read_csv(config.TEST_DATA), SCHEMA)
-    except (config.ParamsError, ExportError) as error:
-        print(f"export: {error}", file=sys.stderr)
-        return 1
-    files.write_bytes(config.SERVING_DIR / MODEL_FILENAME, onnx_model)
+def write_bundle() -> str:
+    params = config.load_params()
+    version, git_commit, model = champion(params.registry, SCHEMA)
+    onnx_model = convert(model, SCHEMA)
+    checked = parity(model, onnx_model, pd.read_csv(config.TEST_DATA), SCHEMA)
+    files.write_bytes(config.SERVING_DIR / MODEL_FILENAME, onnx_model)  # the manifest last: it vouches for it
     files.write_json(
         config.SERVING_DIR / "manifest.json", manifest(version, git_commit, model, onnx_model, checked, SCHEMA)
     )
-    print(
-        f"export: {version.name} version {version.version} -> {config.SERVING_DIR}/ "
-        f"(parity on {checked['rows']} rows, max probability difference {checked['max_probability_difference']:.1e})"
+    difference = checked["max_probability_difference"]
+    return (
+        f"{version.name} version {version.version} -> {config.SERVING_DIR}/ "
+        f"(parity on {checked['rows']} rows, max probability difference {difference:.1e})"
     )
-    return 0
+
+
+def main() -> int:
+    return stage.run("export", write_bundle)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mlproject import config, files
+from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.schema import DatasetSchema, SchemaError, check, clean
 
@@ -36,17 +36,15 @@ def run(params: config.Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     return split(cleaned, SCHEMA, params.data.test_size, params.seed)
 
 
-def main() -> int:
-    try:
-        params = config.load_params()
-        train, test = run(params)
-    except (config.ParamsError, SchemaError, FileNotFoundError) as error:
-        print(f"prepare: {error}", file=sys.stderr)
-        return 1
+def write_splits() -> str:
+    train, test = run(config.load_params())
     files.write_csv(config.TRAIN_DATA, train)
     files.write_csv(config.TEST_DATA, test)
-    print(f"prepare: {len(train)} training rows, {len(test)} test rows")
-    return 0
+    return f"{len(train)} training rows, {len(test)} test rows"
+
+
+def main() -> int:
+    return stage.run("prepare", write_splits)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlproject import config, files
+from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.evaluate import evaluate
 from mlproject.features import model_input
@@ -172,20 +172,17 @@ def run(params: config.Params) -> dict:
     }
 
 
-def main() -> int:
-    try:
-        params = config.load_params()
-    except config.ParamsError as error:
-        print(f"register: {error}", file=sys.stderr)
-        return 1
-    outcome = run(params)
+def write_registration() -> str:
+    outcome = run(config.load_params())
     files.write_json(config.REGISTRATION_FILE, outcome)
     verdict = "now" if outcome["alias_moved"] else "NOT"
-    print(
-        f"register: {outcome['model_name']} version {outcome['version']} is {verdict} '{outcome['alias']}': "
-        f"{outcome['reason']}"
+    return (
+        f"{outcome['model_name']} version {outcome['version']} is {verdict} '{outcome['alias']}': {outcome['reason']}"
     )
-    return 0
+
+
+def main() -> int:
+    return stage.run("register", write_registration)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from mlproject.stage import StageError
+
 MAX_ROWS_NAMED = 5
 
 
@@ -68,7 +70,7 @@ class DatasetSchema:
         return described
 
 
-class SchemaError(ValueError):
+class SchemaError(StageError, ValueError):
     """The data does not hold its schema; the message lists every problem."""
 
 

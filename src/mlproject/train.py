@@ -22,7 +22,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from mlproject import config, files
+from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.features import build_preprocessor, labels, model_input
 from mlproject.schema import DatasetSchema
@@ -124,16 +124,14 @@ def load_model(path: Path) -> Pipeline:
     return skops.io.load(path, trusted=TRUSTED_TYPES)
 
 
+def write_model() -> str:
+    params = config.load_params()
+    save_model(fit(pd.read_csv(config.TRAIN_DATA), params), config.MODEL_FILE)
+    return f"fitted {params.train.classifier}, wrote {config.MODEL_FILE}"
+
+
 def main() -> int:
-    try:
-        params = config.load_params()
-    except config.ParamsError as error:
-        print(f"train: {error}", file=sys.stderr)
-        return 1
-    model = fit(pd.read_csv(config.TRAIN_DATA), params)
-    save_model(model, config.MODEL_FILE)
-    print(f"train: fitted {params.train.classifier}, wrote {config.MODEL_FILE}")
-    return 0
+    return stage.run("train", write_model)
 
 
 if __name__ == "__main__":
