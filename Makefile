@@ -14,7 +14,7 @@ PIP_NOISE := grep -v "is ignored: it is neither a file nor a directory" || true
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 UI_PORT ?= 5000
 
-.PHONY: help venv system-packages repro test test-fast lint lock audit ui serve image bench-pipeline bench-serve clean
+.PHONY: help venv system-packages repro test test-fast lint lock audit ui serve image bench-pipeline bench-serve reliability clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,6 +63,9 @@ image: ## Build the serving image with Docker (IMAGE=name to choose its tag)
 
 bench-serve: $(STAMP) system-packages ## Throughput and latency of the server vs `mlflow models serve` (markdown table)
 	$(BIN)/python benchmarks/serve.py
+
+reliability: $(STAMP) system-packages ## Load and fault harness on the server (needs `make repro`): one table of figures
+	$(BIN)/python -m tests.reliability
 
 bench-pipeline: $(STAMP) ## Time a cold and a no-op `dvc repro` in a scratch copy
 	$(BIN)/python benchmarks/pipeline.py

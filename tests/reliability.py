@@ -1,0 +1,232 @@
+"""Load and fault harness for the server: gunicorn with the image's settings, on 127.0.0.1 only.
+
+Every load is bounded in time; every process started here is stopped by its id. `make reliability`
+runs it all (`python -m tests.reliability`) and prints one table; tests/test_reliability.py asserts
+the same figures against their thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+RECORD = [39.1, 18.7, 181.0, 3750.0, "Torgersen", "male"]
+WORKERS = 2
+
+
+@contextmanager
+def server(model_dir: Path, graceful_timeout: int = 20):
+    """A running server: yields (process, base URL); stopped (SIGTERM, then SIGKILL) on the way out."""
+    port = free_port()
+    env = dict(os.environ, MODEL_DIR=str(model_dir), HOST="127.0.0.1", PORT=str(port), WORKERS=str(WORKERS),
+               THREADS="1", GRACEFUL_TIMEOUT=str(graceful_timeout), WORKER_TMP_DIR="/dev/shm")  # fmt: skip
+    process = subprocess.Popen(
+        [str(GUNICORN), "--config", str(REPO / "src/mlserve/gunicorn_conf.py")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=graceful_timeout + 10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {process.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/ready", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the server never became ready")
+
+
+def workers_of(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0
+    return int(re.search(r"VmRSS:\s+(\d+)", status)[1])
+
+
+def wrk(url: str, seconds: float, connections: int, script: Path) -> dict[str, float]:
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        f"{url}/predict",
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    requests = int(re.search(r"(\d+) requests in", output)[1])
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "requests": requests,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+        "non_2xx": int(non_2xx[1]) if non_2xx else 0,
+        "socket_errors": sum(map(int, sockets.groups())) if sockets else 0,
+    }
+
+
+def lua_script(directory: Path) -> Path:
+    """Alternate single-row and 100-row bodies, as valid requests."""
+    single, batch = json.dumps(RECORD), json.dumps([RECORD] * 100)
+    path = directory / "mixed.lua"
+    path.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"local bodies = {{{json.dumps(single)}, {json.dumps(batch)}}}\n"
+        "local n = 0\n"
+        "request = function()\n  n = n + 1\n  return wrk.format(nil, nil, nil, bodies[n % 2 + 1])\nend\n"
+    )
+    return path
+
+
+def load(model_dir: Path, seconds: int = 60, connections: int = 64) -> dict[str, float]:
+    """Sustained load; worker RSS sampled every second, compared between the first and the last 10 s."""
+    with tempfile.TemporaryDirectory() as scratch, server(model_dir) as (process, url):
+        samples: list[int] = []
+        done = threading.Event()
+
+        def sample():
+            while not done.wait(1.0):
+                samples.append(sum(rss_kib(pid) for pid in workers_of(process.pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            figures = wrk(url, seconds, connections, lua_script(Path(scratch)))
+        finally:
+            done.set()
+            sampler.join()
+    first, last = statistics.mean(samples[:10]), statistics.mean(samples[-10:])
+    figures.update(rss_first_mib=first / 1024, rss_last_mib=last / 1024, rss_growth=(last - first) / first)
+    return figures
+
+
+def kill_a_worker(model_dir: Path, window: float = 1.0) -> dict[str, float]:
+    """One-second windows of load; SIGKILL one worker after the third; count failures and recovery time."""
+    with tempfile.TemporaryDirectory() as scratch, server(model_dir) as (process, url):
+        script = lua_script(Path(scratch))
+        before = [wrk(url, window, 16, script) for _ in range(3)]
+        normal = statistics.median(w["rps"] for w in before)
+        victim = workers_of(process.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        after, recovered = [], None
+        while time.monotonic() - killed_at < 15:
+            after.append(wrk(url, window, 16, script))
+            if after[-1]["rps"] >= 0.9 * normal and recovered is None:
+                recovered = time.monotonic() - killed_at
+            if recovered is not None and len(after) >= 3:
+                break
+        replaced = victim not in workers_of(process.pid) and len(workers_of(process.pid)) == WORKERS
+    total = sum(w["requests"] for w in after)
+    failed = sum(w["non_2xx"] + w["socket_errors"] for w in after)
+    return {
+        "normal_rps": normal,
+        "failed_share": failed / max(total, 1),
+        "failed": failed,
+        "requests": total,
+        "recovery_s": recovered if recovered is not None else float("inf"),
+        "replaced": float(replaced),
+    }
+
+
+def sigterm_under_load(model_dir: Path, graceful_timeout: int = 10, in_flight: int = 8) -> dict[str, float]:
+    """Requests in flight when SIGTERM arrives must all complete; the master must exit 0 in time."""
+    big = json.dumps([RECORD] * 5000).encode()
+    results: list[int] = []
+    with server(model_dir, graceful_timeout) as (process, url):
+
+        def one():
+            request = urllib.request.Request(f"{url}/predict", big, {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    results.append(response.status)
+            except (urllib.error.URLError, ConnectionError) as error:
+                results.append(getattr(error, "code", 0))
+
+        clients = [threading.Thread(target=one) for _ in range(in_flight)]
+        for client in clients:
+            client.start()
+        time.sleep(0.05)  # the requests are on the wire, the workers busy with them
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=graceful_timeout + 10)
+        stopped = time.monotonic() - started
+        for client in clients:
+            client.join()
+    return {"exit_code": code, "stop_s": stopped, "completed": results.count(200), "in_flight": in_flight}
+
+
+def table(figures: dict[str, dict[str, float]]) -> str:
+    load_, kill, term = figures["load"], figures["kill"], figures["sigterm"]
+    kill_failed = f"{kill['failed']:.0f} of {kill['requests']:.0f} ({kill['failed_share']:.2%})"
+    rss = f"{load_['rss_first_mib']:.1f} -> {load_['rss_last_mib']:.1f}"
+    rows = [
+        ("load: requests (60 s, 64 connections, 1- and 100-row bodies)", f"{load_['requests']:.0f}", ""),
+        ("load: requests/s", f"{load_['rps']:.0f}", ""),
+        ("load: non-2xx responses", f"{load_['non_2xx']:.0f}", "0"),
+        ("load: socket errors", f"{load_['socket_errors']:.0f}", "0"),
+        ("load: worker RSS, first 10 s -> last 10 s (MiB)", rss, ""),
+        ("load: RSS growth", f"{load_['rss_growth']:+.1%}", "<= +10%"),
+        ("worker SIGKILL: failed requests", kill_failed, "<= 1%"),
+        ("worker SIGKILL: seconds to 90% of normal throughput", f"{kill['recovery_s']:.1f}", "<= 5"),
+        ("worker SIGKILL: replaced by the master", "yes" if kill["replaced"] else "NO", "yes"),
+        ("SIGTERM: in-flight requests completed", f"{term['completed']} of {term['in_flight']}", "all"),
+        ("SIGTERM: exit code, seconds to stop", f"{term['exit_code']}, {term['stop_s']:.1f}", "0, <= 10"),
+    ]
+    lines = ["| figure | measured | threshold |", "|---|---:|---|"]
+    lines += [f"| {name} | {value} | {threshold} |" for name, value, threshold in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    model_dir = REPO / "models/serving"
+    if not (model_dir / "manifest.json").exists():
+        print("no bundle in models/serving/: run `make repro` first", file=sys.stderr)
+        return 1
+    figures = {"load": load(model_dir), "kill": kill_a_worker(model_dir), "sigterm": sigterm_under_load(model_dir)}
+    print(table(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
