@@ -11,13 +11,13 @@ import json
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,7 +81,7 @@ def rss_kib(pid: int) -> int:
     return int(re.search(r"VmRSS:\s+(\d+)", status)[1])
 
 
-def wrk(url: str, seconds: float, connections: int, script: Path) -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, script: Path) -> dict[str, float]:
     command = [
         "wrk",
         "-t2",
@@ -97,7 +97,9 @@ def wrk(url: str, seconds: float, connections: int, script: Path) -> dict[str, f
     requests = int(re.search(r"(\d+) requests in", output)[1])
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    unexpected = sorted(set(re.findall(r"NON-2XX (.*)", output)))
     return {
+        "unexpected": unexpected[:5],
         "requests": requests,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
         "non_2xx": int(non_2xx[1]) if non_2xx else 0,
@@ -114,6 +116,8 @@ def lua_script(directory: Path) -> Path:
         f"local bodies = {{{json.dumps(single)}, {json.dumps(batch)}}}\n"
         "local n = 0\n"
         "request = function()\n  n = n + 1\n  return wrk.format(nil, nil, nil, bodies[n % 2 + 1])\nend\n"
+        "response = function(status, headers, body)\n"
+        '  if status ~= 200 then io.write("NON-2XX " .. status .. " " .. body:sub(1, 200) .. "\\n") end\nend\n'
     )
     return path
 
@@ -140,7 +144,7 @@ def load(model_dir: Path, seconds: int = 60, connections: int = 64) -> dict[str,
     return figures
 
 
-def kill_a_worker(model_dir: Path, window: float = 1.0) -> dict[str, float]:
+def kill_a_worker(model_dir: Path, window: int = 1) -> dict[str, float]:
     """One-second windows of load; SIGKILL one worker after the third; count failures and recovery time."""
     with tempfile.TemporaryDirectory() as scratch, server(model_dir) as (process, url):
         script = lua_script(Path(scratch))
@@ -169,31 +173,40 @@ def kill_a_worker(model_dir: Path, window: float = 1.0) -> dict[str, float]:
     }
 
 
-def sigterm_under_load(model_dir: Path, graceful_timeout: int = 10, in_flight: int = 8) -> dict[str, float]:
-    """Requests in flight when SIGTERM arrives must all complete; the master must exit 0 in time."""
-    big = json.dumps([RECORD] * 5000).encode()
-    results: list[int] = []
+def sigterm_under_load(model_dir: Path, graceful_timeout: int = 10, in_flight: int = WORKERS) -> dict[str, float]:
+    """Requests a worker is in the middle of when SIGTERM arrives must complete; the master must exit 0 in time.
+
+    Each client sends its headers and half its body, so every worker is inside a request, SIGTERM goes
+    to the master, then the clients send the rest and read their answers. (Connections still waiting in
+    the listen queue, not yet accepted, are not in flight: gunicorn closes its socket on SIGTERM.)
+    """
+    body = json.dumps([RECORD] * 1000).encode()
     with server(model_dir, graceful_timeout) as (process, url):
-
-        def one():
-            request = urllib.request.Request(f"{url}/predict", big, {"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    results.append(response.status)
-            except (urllib.error.URLError, ConnectionError) as error:
-                results.append(getattr(error, "code", 0))
-
-        clients = [threading.Thread(target=one) for _ in range(in_flight)]
-        for client in clients:
-            client.start()
-        time.sleep(0.05)  # the requests are on the wire, the workers busy with them
+        port = int(url.rsplit(":", 1)[1])
+        head = (
+            "POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        clients = []
+        for _ in range(in_flight):
+            client = socket.create_connection(("127.0.0.1", port), timeout=30)
+            client.sendall(head + body[: len(body) // 2])
+            clients.append(client)
+        time.sleep(0.3)  # every worker has accepted a connection and waits for the rest of its body
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        statuses = []
+        for client in clients:
+            with client:
+                client.sendall(body[len(body) // 2 :])
+                answer = b""
+                while chunk := client.recv(65536):
+                    answer += chunk
+            statuses.append(int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0)
         code = process.wait(timeout=graceful_timeout + 10)
         stopped = time.monotonic() - started
-        for client in clients:
-            client.join()
-    return {"exit_code": code, "stop_s": stopped, "completed": results.count(200), "in_flight": in_flight}
+    return {"exit_code": code, "stop_s": stopped, "completed": statuses.count(200), "in_flight": in_flight}
 
 
 def table(figures: dict[str, dict[str, float]]) -> str:

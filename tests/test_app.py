@@ -233,3 +233,9 @@ def test_the_server_imports_nothing_from_training():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_gunicorn_master_starts_no_runtime_its_workers_would_inherit():
+    code = "import sys, mlserve.gunicorn_conf; print(sorted({'onnxruntime', 'numpy'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,6 +1,9 @@
 """The serving bundle: manifest.json and the ONNX model it names, checked before anything is served.
 
 Nothing here unpickles: the manifest is JSON and the model is ONNX, executed by onnxruntime.
+onnxruntime is imported only where a session is built: gunicorn's master checks the bundle with
+`verify()` before it forks, and a master that had started onnxruntime would hand its workers runtime
+state they abort on at exit.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import onnxruntime
+if TYPE_CHECKING:
+    import numpy as np
+    import onnxruntime
 
 REQUIRED_KEYS = ("model_name", "model_version", "classes", "inputs", "model_file", "model_sha256")
 
@@ -103,6 +108,8 @@ def verify(directory: Path) -> dict:
 
 
 def load(directory: Path) -> Bundle:
+    import onnxruntime
+
     manifest = read_manifest(directory)
     columns = columns_of(manifest)
     options = onnxruntime.SessionOptions()
