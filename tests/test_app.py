@@ -214,7 +214,7 @@ def test_ready_is_503_until_the_model_is_loaded(bundle_dir, monkeypatch):
         return real_load(directory)
 
     monkeypatch.setattr(bundles, "load", slow_load)
-    app = create_app({"MODEL_DIR": str(bundle_dir)})
+    app = create_app({"MODEL_DIR": str(bundle_dir), "LOAD_IN_BACKGROUND": True})
     client = app.test_client()
     assert client.get("/ready").status_code == 503
     response = predict(client, RECORD)

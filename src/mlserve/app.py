@@ -26,6 +26,7 @@ ENV_SETTINGS = {  # environment variable -> (config key, type, default)
     "MODEL_DIR": ("MODEL_DIR", str, "models/serving"),
     "MAX_BODY_BYTES": ("MAX_BODY_BYTES", int, 16 * 1024 * 1024),
     "MAX_ROWS": ("MAX_ROWS", int, 10_000),
+    "LOAD_IN_BACKGROUND": ("LOAD_IN_BACKGROUND", lambda raw: raw.strip().lower() in {"1", "true", "yes"}, False),
 }
 JSON = "application/json"
 
@@ -37,12 +38,16 @@ def settings_from_env(environ: os._Environ | dict = os.environ) -> dict:
         try:
             settings[key] = default if raw is None else kind(raw)
         except ValueError:
-            raise ValueError(f"environment variable {variable}={raw!r} is not a valid {kind.__name__}") from None
+            raise ValueError(f"environment variable {variable}={raw!r} is not valid") from None
     return settings
 
 
 class ModelState:
-    """The bundle, loaded once per process; `/ready` answers 503 until it is."""
+    """The bundle, loaded once per process; `/ready` answers 503 until it is.
+
+    By default a worker loads it before it accepts a single request, so no client ever meets a worker
+    without a model. LOAD_IN_BACKGROUND=1 answers /health (and /ready with 503) during a long load.
+    """
 
     def __init__(self, directory: Path):
         self.directory = directory
@@ -90,7 +95,7 @@ def require_mimetype(*allowed: str) -> str:
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(settings_from_env())
-    app.config.update({"LOAD_IN_BACKGROUND": True, **(config or {})})
+    app.config.update(config or {})
     state = ModelState(Path(app.config["MODEL_DIR"]))
     app.extensions["model"] = state
     state.start(background=app.config["LOAD_IN_BACKGROUND"])
