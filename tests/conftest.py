@@ -56,11 +56,8 @@ def fitted(splits):
     return fit(train, config.Params())
 
 
-@pytest.fixture(scope="session")
-def bundle_dir(tmp_path_factory, fitted, splits):
-    """What the export stage writes (model.onnx, manifest.json), made from a model fitted here."""
-    _, test = splits
-    directory = tmp_path_factory.mktemp("bundle")
+def write_bundle(directory: Path, fitted, test) -> Path:
+    """What the export stage writes (model.onnx, manifest.json), for a model fitted in the tests."""
     onnx_model = export.convert(fitted, SCHEMA)
     checked = export.parity(fitted, onnx_model, test, SCHEMA)
     version = SimpleNamespace(name="penguins-classifier", version="7", run_id="run-7")
@@ -69,6 +66,11 @@ def bundle_dir(tmp_path_factory, fitted, splits):
         directory / "manifest.json", export.manifest(version, "abc123", fitted, onnx_model, checked, SCHEMA)
     )
     return directory
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory, fitted, splits):
+    return write_bundle(tmp_path_factory.mktemp("bundle"), fitted, splits[1])
 
 
 @dataclass

@@ -209,11 +209,27 @@ def sigterm_under_load(model_dir: Path, graceful_timeout: int = 10, in_flight: i
     return {"exit_code": code, "stop_s": stopped, "completed": statuses.count(200), "in_flight": in_flight}
 
 
+def fuzz() -> dict[str, float]:
+    """Run the schemathesis and property tests; read the request count they print."""
+    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+               "tests/test_openapi_fuzz.py", "tests/test_fuzz.py"]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    found = re.search(r"schemathesis: (\d+) requests, (\d+) server errors", result.stdout)
+    return {
+        "requests": int(found[1]) if found else 0,
+        "server_errors": int(found[2]) if found else -1,
+        "passed": float(result.returncode == 0),
+    }
+
+
 def table(figures: dict[str, dict[str, float]]) -> str:
-    load_, kill, term = figures["load"], figures["kill"], figures["sigterm"]
+    load_, kill, term, fuzzed = figures["load"], figures["kill"], figures["sigterm"], figures["fuzz"]
     kill_failed = f"{kill['failed']:.0f} of {kill['requests']:.0f} ({kill['failed_share']:.2%})"
     rss = f"{load_['rss_first_mib']:.1f} -> {load_['rss_last_mib']:.1f}"
     rows = [
+        ("fuzz: schemathesis requests from /openapi.json", f"{fuzzed['requests']}", ">= 1000"),
+        ("fuzz: 5xx responses", f"{fuzzed['server_errors']}", "0"),
+        ("fuzz: conformance and property tests", "pass" if fuzzed["passed"] else "FAIL", "pass"),
         ("load: requests (60 s, 64 connections, 1- and 100-row bodies)", f"{load_['requests']:.0f}", ""),
         ("load: requests/s", f"{load_['rps']:.0f}", ""),
         ("load: non-2xx responses", f"{load_['non_2xx']:.0f}", "0"),
@@ -236,7 +252,12 @@ def main() -> int:
     if not (model_dir / "manifest.json").exists():
         print("no bundle in models/serving/: run `make repro` first", file=sys.stderr)
         return 1
-    figures = {"load": load(model_dir), "kill": kill_a_worker(model_dir), "sigterm": sigterm_under_load(model_dir)}
+    figures = {
+        "fuzz": fuzz(),
+        "load": load(model_dir),
+        "kill": kill_a_worker(model_dir),
+        "sigterm": sigterm_under_load(model_dir),
+    }
     print(table(figures))
     return 0
 

@@ -178,7 +178,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/openapi.json")
     def openapi():
-        return json_response(build_spec(state.require()))
+        return json_response(build_spec(state.require(), max_rows))
 
     @app.errorhandler(InputError)
     def input_error(error: InputError):

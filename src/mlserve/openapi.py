@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from mlserve.bundle import Bundle, Column
+from mlserve.records import FLOAT32_MAX
 
 
 def _value_schema(column: Column) -> dict:
-    if column.kind == "number":
+    if column.kind == "number":  # the model computes in float32
         schema: dict = {"type": ["number", "null"] if column.nullable else "number"}
+        schema.update(minimum=-FLOAT32_MAX, maximum=FLOAT32_MAX)
     else:
         choices: list = sorted(column.categories) + ([None] if column.nullable else [])
         schema = {"enum": choices}
@@ -34,7 +36,7 @@ def _errors(*codes: int) -> dict:
     return {str(code): {"description": meanings[code], **_json_body(_ref("Error"))} for code in codes}
 
 
-def build_spec(bundle: Bundle) -> dict:
+def build_spec(bundle: Bundle, max_rows: int) -> dict:
     manifest = bundle.manifest
     columns = bundle.columns
     names = [column.name for column in columns]
@@ -52,8 +54,9 @@ def build_spec(bundle: Bundle) -> dict:
         "maxItems": len(columns),
         "description": f"Values in column order: {', '.join(names)}",
     }
-    predict_body = {"oneOf": [_ref("Record"), {"type": "array", "items": _ref("Record"), "minItems": 1},
-                              _ref("Row"), {"type": "array", "items": _ref("Row"), "minItems": 1}]}  # fmt: skip
+    batch = {"minItems": 1, "maxItems": max_rows}
+    predict_body = {"oneOf": [_ref("Record"), {"type": "array", "items": _ref("Record"), **batch},
+                              _ref("Row"), {"type": "array", "items": _ref("Row"), **batch}]}  # fmt: skip
     mlflow_body = {
         "type": "object",
         "description": "MLflow's scoring protocol: exactly one of the four keys.",
@@ -66,7 +69,7 @@ def build_spec(bundle: Bundle) -> dict:
                         "required": ["columns", "data"],
                         "properties": {
                             "columns": {"type": "array", "items": {"enum": names}, "uniqueItems": True},
-                            "data": {"type": "array", "items": {"type": "array"}, "minItems": 1},
+                            "data": {"type": "array", "items": {"type": "array"}, **batch},
                             "index": {"type": "array"},
                         },
                         "additionalProperties": False,
@@ -76,13 +79,13 @@ def build_spec(bundle: Bundle) -> dict:
             },
             {
                 "required": ["dataframe_records"],
-                "properties": {"dataframe_records": {"type": "array", "items": _ref("Record"), "minItems": 1}},
+                "properties": {"dataframe_records": {"type": "array", "items": _ref("Record"), **batch}},
                 "additionalProperties": False,
             },
             *(
                 {
                     "required": [key],
-                    "properties": {key: {"oneOf": [{"type": "array", "minItems": 1}, {"type": "object"}]}},
+                    "properties": {key: {"oneOf": [{"type": "array", **batch}, {"type": "object"}]}},
                     "additionalProperties": False,
                 }
                 for key in ("instances", "inputs")

@@ -195,8 +195,8 @@ def to_feeds(rows: list, columns: tuple[Column, ...], max_rows: int) -> dict[str
 def _well_formed_feeds(table: list[tuple], columns: tuple[Column, ...]) -> dict[str, np.ndarray] | None:
     """The feeds when every value is valid, else None, in a fixed number of C-level steps per column.
 
-    The numeric columns become one float32 matrix (a row per column, so each column is contiguous);
-    a number beyond float32 becomes infinity there and is refused. JSON has no NaN: NaN means null.
+    The numeric columns become one matrix (a row per column, so each column is contiguous), checked
+    against float32's range at once and cast to it once. JSON has no NaN: NaN means null here.
     """
     numeric, feeds = [], {}
     for column, values in zip(columns, table, strict=True):
@@ -215,12 +215,12 @@ def _well_formed_feeds(table: list[tuple], columns: tuple[Column, ...]) -> dict[
             values = [MISSING_CATEGORY if v is None else v for v in values]
         feeds[column.name] = np.array(values, dtype=object).reshape(-1, 1)
     try:
-        with np.errstate(over="ignore"):
-            matrix = np.array(numeric, dtype=np.float32)
+        matrix = np.array(numeric, dtype=np.float64)
     except OverflowError:  # an integer beyond float64
         return None
-    if np.isinf(matrix).any():
+    if (np.abs(matrix) > FLOAT32_MAX).any():  # NaN (null) compares False
         return None
+    matrix = matrix.astype(np.float32)
     numbers = iter(matrix)
     return {
         column.name: next(numbers).reshape(-1, 1) if column.kind == "number" else feeds[column.name]
