@@ -35,7 +35,6 @@ REGISTRATION_FILE = REPORTS_DIR / "registration.json"
 SERVING_DIR = MODELS_DIR / "serving"
 
 LOCK_FILE = Path("requirements.txt")
-DVC_LOCK = Path("dvc.lock")
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 
 
