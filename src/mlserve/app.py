@@ -162,7 +162,7 @@ def create_app(config: dict | None = None) -> Flask:
             except UnicodeDecodeError:
                 raise InputError("malformed CSV: the body is not UTF-8 text") from None
         else:
-            rows = rows_from_mlflow(parse_json(body), columns)
+            rows = rows_from_mlflow(parse_json(body))
         _, labels, _ = predict(rows)
         return json_response({"predictions": labels.tolist()})
 

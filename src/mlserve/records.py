@@ -11,9 +11,8 @@ import csv
 import io
 import json
 import math
-import operator
 from itertools import repeat
-from operator import itemgetter
+from operator import eq, itemgetter
 
 import numpy as np
 
@@ -77,7 +76,7 @@ def rows_of(payload: object) -> list:
     raise InputError("a list must hold records (objects) or rows (arrays), or be one row of values, not a mix")
 
 
-def rows_from_mlflow(payload: object, columns: tuple[Column, ...]) -> list:
+def rows_from_mlflow(payload: object) -> list:
     """MLflow's scoring JSON: exactly one of dataframe_split, dataframe_records, instances, inputs."""
     if not isinstance(payload, dict):
         raise InputError(f"the body must be a JSON object with one of: {', '.join(MLFLOW_KEYS)}")
@@ -90,7 +89,7 @@ def rows_from_mlflow(payload: object, columns: tuple[Column, ...]) -> list:
         raise InputError(f"unknown keys beside {present[0]}: {', '.join(map(str, unknown))}")
     data = payload[present[0]]
     if present[0] == "dataframe_split":
-        return _rows_from_split(data, columns)
+        return _rows_from_split(data)
     if present[0] == "dataframe_records" and not isinstance(data, list):
         raise InputError("dataframe_records must be a list of records")
     if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
@@ -105,7 +104,7 @@ def _rows_from_columns(data: dict) -> list:
     return [dict(zip(data, values, strict=True)) for values in zip(*data.values(), strict=True)]
 
 
-def _rows_from_split(data: object, columns: tuple[Column, ...]) -> list:
+def _rows_from_split(data: object) -> list:
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("columns"), list)
@@ -246,7 +245,7 @@ def _transpose(rows: list, names: list[str], problems: list[dict]) -> list[tuple
     if shapes == {list} and set(map(len, rows)) == {width}:
         return list(zip(*rows, strict=True))
     pick = itemgetter(*names) if width > 1 else lambda row: (row[names[0]],)
-    if shapes == {dict} and all(map(operator.eq, map(dict.keys, rows), repeat(expected))):
+    if shapes == {dict} and all(map(eq, map(dict.keys, rows), repeat(expected))):
         return list(zip(*map(pick, rows), strict=True))
     for index, row in enumerate(rows):
         if type(row) is dict:
