@@ -116,7 +116,7 @@ def _latency(output: str, percentile: str) -> float:
 def batch_figures(url: str, bundle: bundles.Bundle, rows: list[list]) -> tuple[float, float]:
     """Rows per second: one HTTP request of all rows vs session.run on the same rows, both median of repeats."""
     body = json.dumps(rows).encode()
-    feeds = to_feeds(rows_of(rows), bundle.columns, len(rows))
+    feeds = to_feeds(rows_of(rows), bundle.schema, len(rows))
     in_process, over_http = [], []
     for _ in range(BATCH_REPEATS):
         start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import pickle
@@ -24,10 +25,11 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 CONFIG = Path(__file__).resolve().parents[1] / "src/mlserve/gunicorn_conf.py"
 
 
-def start(model_dir: Path, port: int) -> subprocess.Popen:
+def start(model_dir: Path, port: int, **settings: str) -> subprocess.Popen:
     env = dict(
         os.environ, MODEL_DIR=str(model_dir), HOST="127.0.0.1", PORT=str(port), WORKERS="2", GRACEFUL_TIMEOUT="5"
     )
+    env.update(settings)
     return subprocess.Popen(
         [str(GUNICORN), "--config", str(CONFIG)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -75,25 +77,59 @@ def test_a_missing_model_file_stops_the_server(broken):
     assert code == 2 and "model.onnx is missing" in stderr
 
 
+def wait_until_ready(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
+                assert json.loads(response.read())["status"] == "ready"
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail("the server never became ready")
+
+
 def test_the_server_answers_and_stops_cleanly_on_sigterm(bundle_dir):
     port = free_port()
     server = start(bundle_dir, port)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
-                    assert json.loads(response.read())["status"] == "ready"
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the server never became ready")
+        wait_until_ready(port)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=15) == 0
     finally:
         server.kill()
         server.wait()
+
+
+def post(port: int, body: bytes, chunked: bool) -> tuple[int, dict]:
+    """POST to /predict, either with a Content-Length or in chunks (which announce no length)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Content-Type": "application/json"}
+        chunks = (body[i : i + 1000] for i in range(0, len(body), 1000))
+        connection.request("POST", "/predict", chunks if chunked else body, headers, encode_chunked=chunked)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_the_body_limit_holds_for_declared_and_chunked_bodies(bundle_dir):
+    """gunicorn's own input stream is read directly: the limit must hold there too, announced or not."""
+    port = free_port()
+    server = start(bundle_dir, port, MAX_BODY_BYTES="3000")
+    row = [39.1, 18.7, 181.0, 3750.0, "Torgersen", "male"]
+    small, large = json.dumps([row] * 20).encode(), json.dumps([row] * 200).encode()
+    try:
+        wait_until_ready(port)
+        for chunked in (False, True):
+            status, answer = post(port, small, chunked)
+            assert status == 200 and len(answer["predictions"]) == 20
+            status, answer = post(port, large, chunked)
+            assert status == 413 and "exceed" in answer["error"] and "limit of 3000" in answer["error"]
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
 
 
 class _RunsCodeWhenUnpickled:

@@ -6,7 +6,6 @@ Imports nothing from the training code. Every client mistake gets a JSON error w
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -19,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from mlserve import bundle as bundles
 from mlserve.openapi import build_spec
 from mlserve.records import InputError, parse_json, rows_from_csv, rows_from_mlflow, rows_of, to_feeds
+from mlserve.responses import ENCODER, prediction_json
 
 log = logging.getLogger("mlserve")
 
@@ -77,16 +77,13 @@ class ModelState:
         return self.bundle
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps(..., **kw) builds one per call
-
-
 def json_response(body: object, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(_ENCODER.encode(body), status=status, mimetype=JSON, headers=headers)
+    return Response(ENCODER.encode(body), status=status, mimetype=JSON, headers=headers)
 
 
-def require_mimetype(*allowed: str) -> str:
+def require_mimetype(environ: dict, *allowed: str) -> str:
     """The request's media type, if it is one of `allowed` (parameters such as charset are ignored)."""
-    mimetype = (request.content_type or "").partition(";")[0].strip().lower()
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
     if mimetype not in allowed:
         raise InputError(f"Content-Type must be {' or '.join(allowed)}, got {mimetype or 'none'}", status=415)
     return mimetype
@@ -101,19 +98,24 @@ def create_app(config: dict | None = None) -> Flask:
     state.start(background=app.config["LOAD_IN_BACKGROUND"])
     max_rows, max_bytes = app.config["MAX_ROWS"], app.config["MAX_BODY_BYTES"]
 
-    def read_body() -> bytes:
-        """The body, refused with 413 past the limit, declared or not (chunked bodies have no length)."""
-        declared = request.content_length
-        if declared is not None and declared > max_bytes:
+    def read_body(environ: dict) -> bytes:
+        """The body, refused with 413 past the limit, declared or not (chunked bodies have no length).
+
+        A server that ends the input stream itself (gunicorn says so with wsgi.input_terminated) is read
+        directly; any other gets werkzeug's stream, which stops at the declared length.
+        """
+        declared = environ.get("CONTENT_LENGTH", "")
+        if declared.isdigit() and int(declared) > max_bytes:
             raise InputError(f"the body's {declared} bytes exceed the limit of {max_bytes}", status=413)
-        body = request.stream.read(max_bytes + 1)
+        stream = environ["wsgi.input"] if environ.get("wsgi.input_terminated") else request.stream
+        body = stream.read(max_bytes + 1)
         if len(body) > max_bytes:
             raise InputError(f"the body exceeds the limit of {max_bytes} bytes", status=413)
         return body
 
     def predict(rows: list) -> tuple[bundles.Bundle, np.ndarray, np.ndarray]:
         model = state.require()
-        labels, probabilities = model.predict(to_feeds(rows, model.columns, max_rows))
+        labels, probabilities = model.predict(to_feeds(rows, model.schema, max_rows))
         return model, labels, probabilities
 
     @app.get("/")
@@ -140,22 +142,18 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.post("/predict")
     def predict_endpoint():
-        require_mimetype(JSON)
-        model, labels, probabilities = predict(rows_of(parse_json(read_body())))
-        return json_response(
-            {
-                "predictions": labels.tolist(),
-                "probabilities": probabilities.astype(np.float64).round(6).tolist(),
-                "classes": model.classes,
-                "model_version": model.manifest["model_version"],
-            }
-        )
+        environ = request.environ
+        require_mimetype(environ, JSON)
+        model, labels, probabilities = predict(rows_of(parse_json(read_body(environ))))
+        body = prediction_json(labels, probabilities, model.classes, model.manifest["model_version"])
+        return Response(body, mimetype=JSON)
 
     @app.post("/invocations")
     def invocations():
-        mimetype = require_mimetype(JSON, "text/csv")
+        environ = request.environ
+        mimetype = require_mimetype(environ, JSON, "text/csv")
         columns = state.require().columns
-        body = read_body()
+        body = read_body(environ)
         if mimetype == "text/csv":
             try:
                 rows = rows_from_csv(body.decode("utf-8"), columns)

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,11 +41,29 @@ class Column:
         return allowed | ({type(None) if self.kind == "number" else None} if self.nullable else set())
 
 
+class Schema:
+    """The model's columns in input order, with the lookups that checking a request needs worked out once."""
+
+    def __init__(self, columns: tuple[Column, ...]):
+        self.columns = columns
+        self.names = [column.name for column in columns]
+        self.fields = frozenset(self.names)
+        self.values_of = itemgetter(*self.names) if len(columns) > 1 else lambda record: (record[self.names[0]],)
+        self.numbers = [position for position, column in enumerate(columns) if column.kind == "number"]
+        self.categories = [position for position, column in enumerate(columns) if column.kind != "number"]
+        self.number_names = [self.names[position] for position in self.numbers]
+        self.category_names = [self.names[position] for position in self.categories]
+
+
 @dataclass(frozen=True)
 class Bundle:
     manifest: dict
-    columns: tuple[Column, ...]
+    schema: Schema
     session: onnxruntime.InferenceSession
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return self.schema.columns
 
     @property
     def classes(self) -> list[str]:
@@ -125,4 +144,4 @@ def load(directory: Path) -> Bundle:
     actual = [node.name for node in session.get_inputs()]
     if actual != expected:
         raise BundleError(f"the model's inputs {actual} do not match the manifest's columns {expected}")
-    return Bundle(manifest, columns, session)
+    return Bundle(manifest, Schema(columns), session)

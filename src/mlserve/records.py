@@ -12,11 +12,12 @@ import io
 import json
 import math
 from itertools import repeat
-from operator import eq, itemgetter
+from operator import eq
+from types import NoneType
 
 import numpy as np
 
-from mlserve.bundle import Column
+from mlserve.bundle import Column, Schema
 
 MAX_DETAIL = 50
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -170,19 +171,19 @@ def _csv_cell(cell: str, kind: str | None) -> object:
     return cell
 
 
-def to_feeds(rows: list, columns: tuple[Column, ...], max_rows: int) -> dict[str, np.ndarray]:
-    """Validate every row against the columns and return the model's inputs ([N, 1] arrays by column)."""
+def to_feeds(rows: list, schema: Schema, max_rows: int) -> dict[str, np.ndarray]:
+    """Validate every row against the schema and return the model's inputs ([N, 1] arrays by column)."""
     if len(rows) > max_rows:
         raise InputError(f"{len(rows)} rows is more than the limit of {max_rows} per request", status=413)
     if not rows:
         raise InputError("no rows to predict")
     problems: list[dict] = []
-    table = _transpose(rows, [column.name for column in columns], problems)
+    table = _transpose(rows, schema, problems)
     if not problems:
-        feeds = _well_formed_feeds(table, columns)
+        feeds = _well_formed_feeds(table, schema)
         if feeds is not None:
             return feeds
-        for column, values in zip(columns, table, strict=True):
+        for column, values in zip(schema.columns, table, strict=True):
             find = _number_problem if column.kind == "number" else _category_problem
             for index, value in enumerate(values):
                 if problem := find(value, column):
@@ -191,40 +192,41 @@ def to_feeds(rows: list, columns: tuple[Column, ...], max_rows: int) -> dict[str
     raise InputError(_summary(problems), problems)
 
 
-def _well_formed_feeds(table: list[tuple], columns: tuple[Column, ...]) -> dict[str, np.ndarray] | None:
-    """The feeds when every value is valid, else None, in a fixed number of C-level steps per column.
+def _well_formed_feeds(table: list[tuple], schema: Schema) -> dict[str, np.ndarray] | None:
+    """The feeds when every value is valid, else None, in a fixed number of C-level steps.
 
-    The numeric columns become one matrix (a row per column, so each column is contiguous), checked
-    against float32's range at once and cast to it once. JSON has no NaN: NaN means null here.
+    All numeric columns become one float32 matrix and all category columns one object matrix, so a
+    request costs two array constructions whatever its size; each input is a view of one row of them.
+    JSON has no NaN: null becomes NaN in a numeric column and the missing category in a categorical one.
     """
-    numeric, feeds = [], {}
-    for column, values in zip(columns, table, strict=True):
-        if column.kind == "number":
-            if not set(map(type, values)) <= column.accepted:
-                return None
-            numeric.append(values)
-            continue
+    columns, feeds = schema.columns, {}
+    numbers = []
+    for position in schema.numbers:
+        values = table[position]
+        kinds = set(map(type, values))
+        if not kinds <= columns[position].accepted:
+            return None
+        present = [v for v in values if v is not None] if NoneType in kinds else values
+        if present and (max(present) > FLOAT32_MAX or min(present) < -FLOAT32_MAX):
+            return None
+        numbers.append(values)
+    categories = []
+    for position in schema.categories:
+        values = table[position]
         try:
             seen = set(values)
         except TypeError:  # an unhashable value (an array or an object)
             return None
-        if not seen <= column.accepted:
+        if not seen <= columns[position].accepted:
             return None
-        if None in seen:
-            values = [MISSING_CATEGORY if v is None else v for v in values]
-        feeds[column.name] = np.array(values, dtype=object).reshape(-1, 1)
-    try:
-        matrix = np.array(numeric, dtype=np.float64)
-    except OverflowError:  # an integer beyond float64
-        return None
-    if (np.abs(matrix) > FLOAT32_MAX).any():  # NaN (null) compares False
-        return None
-    matrix = matrix.astype(np.float32)
-    numbers = iter(matrix)
-    return {
-        column.name: next(numbers).reshape(-1, 1) if column.kind == "number" else feeds[column.name]
-        for column in columns
-    }
+        categories.append([MISSING_CATEGORY if v is None else v for v in values] if None in seen else values)
+    if numbers:
+        matrix = np.array(numbers, dtype=np.float32).reshape(len(numbers), -1, 1)
+        feeds.update(zip(schema.number_names, matrix, strict=True))
+    if categories:
+        matrix = np.array(categories, dtype=object).reshape(len(categories), -1, 1)
+        feeds.update(zip(schema.category_names, matrix, strict=True))
+    return feeds
 
 
 def _summary(problems: list[dict]) -> str:
@@ -234,17 +236,17 @@ def _summary(problems: list[dict]) -> str:
     return f"invalid input at {where}: {first['problem']}{more}"
 
 
-def _transpose(rows: list, names: list[str], problems: list[dict]) -> list[tuple]:
+def _transpose(rows: list, schema: Schema, problems: list[dict]) -> list[tuple]:
     """Rows as columns in schema order; records need exactly the schema's fields, rows exactly its width.
 
     The common cases (all positional rows, or all complete records) are checked with C-level map()s;
     anything else goes row by row, collecting a problem for each row that does not fit.
     """
-    width, expected = len(names), set(names)
+    names, expected, pick = schema.names, schema.fields, schema.values_of
+    width = len(names)
     shapes = set(map(type, rows))
     if shapes == {list} and set(map(len, rows)) == {width}:
         return list(zip(*rows, strict=True))
-    pick = itemgetter(*names) if width > 1 else lambda row: (row[names[0]],)
     if shapes == {dict} and all(map(eq, map(dict.keys, rows), repeat(expected))):
         return list(zip(*map(pick, rows), strict=True))
     for index, row in enumerate(rows):

@@ -1,0 +1,50 @@
+"""The prediction response's JSON: the numbers numpy's rounding gives, whichever way they are written."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mlserve.responses import BATCH_ROWS, prediction_json, probability_rows_json
+
+EDGES = [
+    [0.0, 0.0, 1.0],
+    [1.0, 0.0, 0.0],
+    [0.5, 0.25, 0.25],
+    [1e-6, 5e-7, 4.9e-7],
+    [0.9999995, 0.0000005, 0.3],
+    [0.123456, 0.1, 0.01],
+    [1e-4, 1e-5, 0.999999],
+    [0.93, 0.07, 0.0],
+    [0.99999934, 0.0, 0.00000066],
+]
+
+
+def rounded(probabilities: np.ndarray) -> list:
+    return probabilities.astype(np.float64).round(6).tolist()
+
+
+def test_rows_written_as_digits_equal_numpys_rounding():
+    random = np.random.default_rng(0).random((5000, 3))
+    probabilities = np.vstack([EDGES, random, random / 1000]).astype(np.float32)
+    text = probability_rows_json(probabilities)
+    assert json.loads(text) == rounded(probabilities)
+    assert text.startswith("[[0.0,0.0,1.0],[1.0,0.0,0.0],[0.5,0.25,0.25],[0.000001,0.0,0.0],[1.0,0.0,0.3],")
+
+
+@pytest.mark.parametrize("rows", [1, BATCH_ROWS - 1, BATCH_ROWS, 3 * BATCH_ROWS])
+def test_small_and_large_responses_carry_the_same_values(rows):
+    probabilities = np.resize(np.array(EDGES, dtype=np.float32), (rows, 3))
+    labels = np.array(["Adelie", "Chinstrap", "Gentoo"], dtype=object)[probabilities.argmax(axis=1)]
+    body = json.loads(prediction_json(labels, probabilities, ["Adelie", "Chinstrap", "Gentoo"], "7"))
+    assert list(body) == ["predictions", "probabilities", "classes", "model_version"]
+    assert body["predictions"] == labels.tolist() and body["probabilities"] == rounded(probabilities)
+    assert body["classes"] == ["Adelie", "Chinstrap", "Gentoo"] and body["model_version"] == "7"
+
+
+@pytest.mark.parametrize("bad", [np.nan, -0.1, 1.5])
+def test_a_probability_outside_0_1_is_a_server_error_not_a_number(bad):
+    probabilities = np.full((BATCH_ROWS, 3), 0.25, dtype=np.float32)
+    probabilities[5, 1] = bad
+    with pytest.raises(ValueError, match="outside"):
+        probability_rows_json(probabilities)
