@@ -15,22 +15,37 @@ ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps(...,
 BATCH_ROWS = 64
 DECIMALS = 6
 SCALE = 10**DECIMALS
-POWERS = 10 ** np.arange(DECIMALS - 1, -1, -1)  # the place value of each decimal digit
-DIGIT, POINT, COMMA, OPEN, CLOSE = (ord(c) for c in "0.,[]")
+SLOT = 9  # bytes per number: "W.DDDDDD" and a separator
+COMMA, OPEN, CLOSE = (ord(c) for c in ",[]")
+
+
+def _byte_words(data: list[bytes], offset: int) -> np.ndarray:
+    """Each string's bytes as one little-endian 64-bit word, starting at byte `offset`."""
+    padded = np.zeros((len(data), 8), np.uint8)
+    for row, item in enumerate(data):
+        padded[row, offset : offset + len(item)] = list(item)
+    return padded.view("<u8").ravel()
+
+
+# The six decimals are written as two groups of three, each looked up in a table of 1,000 words: the digits
+# at their place in "W.DDDDDD", and a mask of the digits to keep (up to the last that is not zero).
+_TRIPLES = [f"{i:03d}" for i in range(1000)]
+HIGH_DIGITS = _byte_words([t.encode() for t in _TRIPLES], 2)
+LOW_DIGITS = _byte_words([t.encode() for t in _TRIPLES], 5)
+HIGH_KEPT = _byte_words([b"\1" * max(len(t.rstrip("0")), 1) for t in _TRIPLES], 2)
+LOW_KEPT = _byte_words([b"\1" * len(t.rstrip("0")) for t in _TRIPLES], 5)
+ALL_HIGH_KEPT = HIGH_KEPT[111]  # 111 keeps all three
+LEAD = _byte_words([b"0."], 0)[0]
+LEAD_KEPT = _byte_words([b"\1\1"], 0)[0]
 
 
 def prediction_json(labels: np.ndarray, probabilities: np.ndarray, classes: list, model_version: object) -> str:
     """The /predict response body; one encoder call for a small batch (each call has a fixed cost)."""
     if len(probabilities) < BATCH_ROWS:
         rounded = [[round(p * SCALE) / SCALE for p in row] for row in probabilities.tolist()]
-        return ENCODER.encode(
-            {
-                "predictions": labels.tolist(),
-                "probabilities": rounded,
-                "classes": classes,
-                "model_version": model_version,
-            }
-        )
+        body = {"predictions": labels.tolist(), "probabilities": rounded, "classes": classes}
+        body["model_version"] = model_version
+        return ENCODER.encode(body)
     rest = ENCODER.encode({"classes": classes, "model_version": model_version})
     return (
         f'{{"predictions":{ENCODER.encode(labels.tolist())},'
@@ -41,24 +56,23 @@ def prediction_json(labels: np.ndarray, probabilities: np.ndarray, classes: list
 def probability_rows_json(probabilities: np.ndarray) -> str:
     """A JSON array of rows of probabilities, each rounded to DECIMALS places, without trailing zeros.
 
-    Every number is laid out as 'W.DDDDDD' plus a separator in a byte matrix; a mask then drops the
-    trailing zeros (keeping one digit after the point), and the rest is the text, in row order.
+    Every number is laid out as 'W.DDDDDD' plus a separator in a byte matrix; a mask of the same shape
+    then drops the trailing zeros (keeping one digit after the point), and the rest is the text.
     """
     micros = np.rint(probabilities.astype(np.float64) * SCALE)
     if not (micros.min() >= 0 and micros.max() <= SCALE):  # also catches NaN
         raise ValueError("the model returned probabilities outside [0, 1]")
     whole, fraction = np.divmod(micros.astype(np.int64), SCALE)
+    high, low = np.divmod(fraction, 1000)
     rows, width = fraction.shape
-    text = np.empty((rows, width, DECIMALS + 3), np.uint8)
-    keep = np.ones(text.shape, bool)
-    text[..., 0] = whole + DIGIT
-    text[..., 1] = POINT
-    text[..., 2:-1] = fraction[..., None] // POWERS % 10 + DIGIT
-    keep[..., 3:-1] = fraction[..., None] % (POWERS[1:] * 10) != 0  # a later digit is not zero
-    text[..., -1] = COMMA
-    text[:, -1, -1] = CLOSE
-    lines = np.empty((rows, width * (DECIMALS + 3) + 2), np.uint8)
+    words = LEAD + whole.astype(np.uint64) + HIGH_DIGITS[high] + LOW_DIGITS[low]
+    kept_words = LEAD_KEPT + np.where(low > 0, ALL_HIGH_KEPT, HIGH_KEPT[high]) + LOW_KEPT[low]
+    lines = np.empty((rows, width * SLOT + 2), np.uint8)
     kept = np.ones(lines.shape, bool)
+    slots, kept_slots = lines[:, 1:-1].reshape(rows, width, SLOT), kept[:, 1:-1].reshape(rows, width, SLOT)
+    slots[..., :-1] = words.astype("<u8").view(np.uint8).reshape(rows, width, 8)
+    kept_slots[..., :-1] = kept_words.astype("<u8").view(np.uint8).reshape(rows, width, 8)
+    slots[..., -1] = COMMA
+    slots[:, -1, -1] = CLOSE
     lines[:, 0], lines[:, -1] = OPEN, COMMA
-    lines[:, 1:-1], kept[:, 1:-1] = text.reshape(rows, -1), keep.reshape(rows, -1)
     return "[" + lines[kept][:-1].tobytes().decode("ascii") + "]"
