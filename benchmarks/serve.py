@@ -33,12 +33,12 @@ from mlserve.records import rows_of, to_feeds
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-DURATION_S = int(os.environ.get("BENCH_SECONDS", "6"))
-ROUNDS = 5
+DURATION_S = int(os.environ.get("BENCH_SECONDS", "3"))
+ROUNDS = 10
 CONNECTIONS = 16
 WORKERS = 2
 BATCH_ROWS = 10_000
-BATCH_REPEATS = 11
+BATCH_REPEATS = 15
 RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
           "island": "Torgersen", "sex": "male"}  # fmt: skip
 
