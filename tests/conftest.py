@@ -56,14 +56,14 @@ def fitted(splits):
     return fit(train, config.Params())
 
 
-def write_bundle(directory: Path, fitted, test) -> Path:
+def write_bundle(directory: Path, fitted, test, group: bool = True) -> Path:
     """What the export stage writes (model.onnx, manifest.json), for a model fitted in the tests."""
-    onnx_model = export.convert(fitted, SCHEMA)
-    checked = export.parity(fitted, onnx_model, test, SCHEMA)
+    onnx_model, feeds = export.convert(fitted, SCHEMA, group=group)
+    checked = export.parity(fitted, onnx_model, feeds, test, SCHEMA)
     version = SimpleNamespace(name="penguins-classifier", version="7", run_id="run-7")
     files.write_bytes(directory / export.MODEL_FILENAME, onnx_model)
     files.write_json(
-        directory / "manifest.json", export.manifest(version, "abc123", fitted, onnx_model, checked, SCHEMA)
+        directory / "manifest.json", export.manifest(version, "abc123", fitted, onnx_model, feeds, checked, SCHEMA)
     )
     return directory
 

@@ -14,6 +14,7 @@ from mlproject.dataset import SCHEMA
 from mlproject.features import model_input
 from mlserve import bundle as bundles
 from mlserve.app import create_app
+from tests.conftest import write_bundle
 
 RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181, "body_mass_g": 3750,
           "island": "Torgersen", "sex": "male"}  # fmt: skip
@@ -60,6 +61,16 @@ def test_every_body_form_predicts_what_scikit_learn_predicts(client, fitted, spl
         assert response.json["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
     assert predict(client, RECORD).json["predictions"] == ["Adelie"]
     assert predict(client, ROW).json["predictions"] == ["Adelie"]
+
+
+def test_a_bundle_with_one_input_per_column_serves_the_same_answers(client, fitted, splits, tmp_path):
+    """The fallback export (a graph that could not be regrouped) is served through its own feeds."""
+    _, test = splits
+    per_column = create_app({"MODEL_DIR": str(write_bundle(tmp_path, fitted, test, group=False)),
+                             "LOAD_IN_BACKGROUND": False, "MAX_ROWS": 500}).test_client()  # fmt: skip
+    assert [feed["name"] for feed in per_column.get("/metadata").json["feeds"]] == SCHEMA.feature_names
+    rows = json.loads(test[SCHEMA.feature_names].to_json(orient="values"))
+    assert predict(per_column, rows).json == predict(client, rows).json
 
 
 def test_nullable_fields_accept_null(client):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from mlproject.dataset import SCHEMA
 from mlserve import bundle
 from mlserve.app import create_app
 from tests.conftest import free_port
@@ -87,6 +88,23 @@ def wait_until_ready(port: int) -> None:
         except OSError:
             time.sleep(0.05)
     pytest.fail("the server never became ready")
+
+
+@pytest.mark.parametrize(
+    ("feeds", "problem"),
+    [
+        ([{"name": "numbers", "columns": ["bill_length_mm"]}], "every input column exactly once"),
+        ([{"name": "all", "columns": SCHEMA.feature_names}], "only numbers or only categories"),
+        ([{"name": "x", "columns": ["no_such_column"]}], "malformed feeds"),
+    ],
+)
+def test_feeds_that_do_not_fit_the_columns_stop_the_server(broken, feeds, problem):
+    manifest = json.loads((broken / "manifest.json").read_text())
+    (broken / "manifest.json").write_text(json.dumps({**manifest, "feeds": feeds}))
+    with pytest.raises(bundle.BundleError, match=problem):
+        bundle.verify(broken)
+    code, stderr = refusal(broken)
+    assert code == 2 and problem in stderr
 
 
 def test_the_server_answers_and_stops_cleanly_on_sigterm(bundle_dir):

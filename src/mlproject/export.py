@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.features import model_input
+from mlproject.onnx_graph import group_inputs
 from mlproject.register import quiet_mlflow
 from mlproject.schema import DatasetSchema
 
@@ -33,29 +34,40 @@ class ExportError(stage.StageError, RuntimeError):
     """The champion cannot be exported faithfully; the message says why."""
 
 
-def convert(model: Pipeline, schema: DatasetSchema) -> bytes:
-    """One ONNX input per column ([N, 1] float for numbers, string for categories); outputs `label` and
-    a plain `probabilities` matrix (no ZipMap)."""
+def convert(model: Pipeline, schema: DatasetSchema, group: bool = True) -> tuple[bytes, list[dict]]:
+    """The ONNX model and its feeds ([{"name", "columns"}], in input order); outputs `label` and a plain
+    `probabilities` matrix (no ZipMap).
+
+    skl2onnx converts with one input per column ([N, 1] float for numbers, string for categories);
+    `group` then regroups them into a numbers and a categories tensor where the graph allows.
+    """
     inputs = [
         (name, FloatTensorType([None, 1]) if name in schema.numeric else StringTensorType([None, 1]))
         for name in schema.feature_names
     ]
     options = {id(model.steps[-1][1]): {"zipmap": False}}
-    return to_onnx(model, initial_types=inputs, options=options, target_opset=TARGET_OPSET).SerializeToString()
+    onnx_model = to_onnx(model, initial_types=inputs, options=options, target_opset=TARGET_OPSET)
+    if group:
+        feeds = group_inputs(onnx_model, list(schema.numeric), list(schema.categorical))
+    else:
+        feeds = [{"name": name, "columns": [name]} for name in schema.feature_names]
+    return onnx_model.SerializeToString(), feeds
 
 
-def onnx_feeds(frame: pd.DataFrame, schema: DatasetSchema) -> dict[str, np.ndarray]:
+def onnx_feeds(frame: pd.DataFrame, feeds: list[dict], schema: DatasetSchema) -> dict[str, np.ndarray]:
     features = model_input(frame, schema)
     return {
-        name: features[[name]].to_numpy(dtype=np.float32 if name in schema.numeric else object)
-        for name in schema.feature_names
+        feed["name"]: features[feed["columns"]].to_numpy(
+            dtype=np.float32 if feed["columns"][0] in schema.numeric else object
+        )
+        for feed in feeds
     }
 
 
-def parity(model: Pipeline, onnx_model: bytes, test: pd.DataFrame, schema: DatasetSchema) -> dict:
+def parity(model: Pipeline, onnx_model: bytes, feeds: list[dict], test: pd.DataFrame, schema: DatasetSchema) -> dict:
     """Compare both models on every test row; raise ExportError naming the first disagreement."""
     session = onnxruntime.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])
-    onnx_labels, onnx_probabilities = session.run(["label", "probabilities"], onnx_feeds(test, schema))
+    onnx_labels, onnx_probabilities = session.run(["label", "probabilities"], onnx_feeds(test, feeds, schema))
     features = model_input(test, schema)
     labels, probabilities = model.predict(features), model.predict_proba(features)
     mismatched = np.flatnonzero(onnx_labels.astype(str) != labels.astype(str))
@@ -75,7 +87,13 @@ def parity(model: Pipeline, onnx_model: bytes, test: pd.DataFrame, schema: Datas
 
 
 def manifest(
-    version, git_commit: str, model: Pipeline, onnx_model: bytes, checked: dict, schema: DatasetSchema
+    version,
+    git_commit: str,
+    model: Pipeline,
+    onnx_model: bytes,
+    feeds: list[dict],
+    checked: dict,
+    schema: DatasetSchema,
 ) -> dict:
     return {
         "model_name": version.name,
@@ -85,6 +103,7 @@ def manifest(
         "label": schema.label,
         "classes": [str(c) for c in model.classes_],
         "inputs": schema.describe(),
+        "feeds": feeds,
         "model_file": MODEL_FILENAME,
         "model_sha256": hashlib.sha256(onnx_model).hexdigest(),
         "onnx_opset": TARGET_OPSET,
@@ -118,11 +137,11 @@ def champion(params: config.RegistryParams, schema: DatasetSchema):
 def write_bundle() -> str:
     params = config.load_params()
     version, git_commit, model = champion(params.registry, SCHEMA)
-    onnx_model = convert(model, SCHEMA)
-    checked = parity(model, onnx_model, pd.read_csv(config.TEST_DATA), SCHEMA)
+    onnx_model, feeds = convert(model, SCHEMA)
+    checked = parity(model, onnx_model, feeds, pd.read_csv(config.TEST_DATA), SCHEMA)
     files.write_bytes(config.SERVING_DIR / MODEL_FILENAME, onnx_model)  # the manifest last: it vouches for it
     files.write_json(
-        config.SERVING_DIR / "manifest.json", manifest(version, git_commit, model, onnx_model, checked, SCHEMA)
+        config.SERVING_DIR / "manifest.json", manifest(version, git_commit, model, onnx_model, feeds, checked, SCHEMA)
     )
     difference = checked["max_probability_difference"]
     return (

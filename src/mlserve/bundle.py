@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,18 +41,25 @@ class Column:
         return allowed | ({type(None) if self.kind == "number" else None} if self.nullable else set())
 
 
-class Schema:
-    """The model's columns in input order, with the lookups that checking a request needs worked out once."""
+class Feed(NamedTuple):
+    """One model input: the columns it carries, in order, all numbers or all categories ([N, k])."""
 
-    def __init__(self, columns: tuple[Column, ...]):
+    name: str
+    positions: tuple[int, ...]
+    numeric: bool
+
+
+class Schema:
+    """The model's columns and inputs, with the lookups that checking a request needs worked out once."""
+
+    def __init__(self, columns: tuple[Column, ...], feeds: tuple[Feed, ...]):
         self.columns = columns
+        self.feeds = feeds
         self.names = [column.name for column in columns]
         self.fields = frozenset(self.names)
         self.values_of = itemgetter(*self.names) if len(columns) > 1 else lambda record: (record[self.names[0]],)
         self.numbers = [position for position, column in enumerate(columns) if column.kind == "number"]
         self.categories = [position for position, column in enumerate(columns) if column.kind != "number"]
-        self.number_names = [self.names[position] for position in self.numbers]
-        self.category_names = [self.names[position] for position in self.categories]
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,26 @@ def columns_of(manifest: dict) -> tuple[Column, ...]:
         raise BundleError(f"manifest.json: malformed input schema ({error!r})") from None
 
 
+def schema_of(manifest: dict) -> Schema:
+    """Columns and feeds; a manifest without feeds has one input per column."""
+    columns = columns_of(manifest)
+    names = [column.name for column in columns]
+    declared = manifest.get("feeds") or [{"name": name, "columns": [name]} for name in names]
+    try:
+        inputs = [(str(feed["name"]), tuple(names.index(c) for c in feed["columns"])) for feed in declared]
+    except (TypeError, KeyError, ValueError) as error:
+        raise BundleError(f"manifest.json: malformed feeds ({error!r})") from None
+    if sorted(position for _, positions in inputs for position in positions) != list(range(len(columns))):
+        raise BundleError("manifest.json: the feeds must carry every input column exactly once")
+    kinds = [{columns[position].kind for position in positions} for _, positions in inputs]
+    if any(len(kind) != 1 for kind in kinds):
+        raise BundleError("manifest.json: a feed must carry only numbers or only categories")
+    feeds = tuple(
+        Feed(name, positions, kind == {"number"}) for (name, positions), kind in zip(inputs, kinds, strict=True)
+    )
+    return Schema(columns, feeds)
+
+
 def verified_model(directory: Path, manifest: dict) -> bytes:
     """The model file's bytes, only if their sha256 is the one the manifest records."""
     path = directory / Path(str(manifest["model_file"])).name
@@ -121,7 +148,7 @@ def verified_model(directory: Path, manifest: dict) -> bytes:
 def verify(directory: Path) -> dict:
     """Check manifest and model integrity without building a session (fast, for the server's master)."""
     manifest = read_manifest(directory)
-    columns_of(manifest)
+    schema_of(manifest)
     verified_model(directory, manifest)
     return manifest
 
@@ -130,7 +157,7 @@ def load(directory: Path) -> Bundle:
     import onnxruntime
 
     manifest = read_manifest(directory)
-    columns = columns_of(manifest)
+    schema = schema_of(manifest)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1  # one request per worker thread; the workers use the cores
     options.inter_op_num_threads = 1
@@ -140,8 +167,8 @@ def load(directory: Path) -> Bundle:
         )
     except Exception as error:  # onnxruntime raises its own exception types for a malformed model
         raise BundleError(f"{directory}: the model file cannot be loaded by onnxruntime: {error}") from None
-    expected = [column.name for column in columns]
+    expected = [feed.name for feed in schema.feeds]
     actual = [node.name for node in session.get_inputs()]
     if actual != expected:
-        raise BundleError(f"the model's inputs {actual} do not match the manifest's columns {expected}")
-    return Bundle(manifest, Schema(columns), session)
+        raise BundleError(f"the model's inputs {actual} do not match the manifest's feeds {expected}")
+    return Bundle(manifest, schema, session)

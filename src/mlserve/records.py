@@ -195,38 +195,33 @@ def to_feeds(rows: list, schema: Schema, max_rows: int) -> dict[str, np.ndarray]
 def _well_formed_feeds(table: list[tuple], schema: Schema) -> dict[str, np.ndarray] | None:
     """The feeds when every value is valid, else None, in a fixed number of C-level steps.
 
-    All numeric columns become one float32 matrix and all category columns one object matrix, so a
-    request costs two array constructions whatever its size; each input is a view of one row of them.
-    JSON has no NaN: null becomes NaN in a numeric column and the missing category in a categorical one.
+    Each model input is built by one array construction from its columns, however many rows; a
+    transpose makes it [N, k]. JSON has no NaN: null becomes NaN in a numeric column and the missing
+    category in a categorical one.
     """
-    columns, feeds = schema.columns, {}
-    numbers = []
+    columns, values = schema.columns, list(table)
     for position in schema.numbers:
-        values = table[position]
-        kinds = set(map(type, values))
+        kinds = set(map(type, values[position]))
         if not kinds <= columns[position].accepted:
             return None
-        present = [v for v in values if v is not None] if NoneType in kinds else values
+        present = [v for v in values[position] if v is not None] if NoneType in kinds else values[position]
         if present and (max(present) > FLOAT32_MAX or min(present) < -FLOAT32_MAX):
             return None
-        numbers.append(values)
-    categories = []
     for position in schema.categories:
-        values = table[position]
         try:
-            seen = set(values)
+            seen = set(values[position])
         except TypeError:  # an unhashable value (an array or an object)
             return None
         if not seen <= columns[position].accepted:
             return None
-        categories.append([MISSING_CATEGORY if v is None else v for v in values] if None in seen else values)
-    if numbers:
-        matrix = np.array(numbers, dtype=np.float32).reshape(len(numbers), -1, 1)
-        feeds.update(zip(schema.number_names, matrix, strict=True))
-    if categories:
-        matrix = np.array(categories, dtype=object).reshape(len(categories), -1, 1)
-        feeds.update(zip(schema.category_names, matrix, strict=True))
-    return feeds
+        if None in seen:
+            values[position] = [MISSING_CATEGORY if v is None else v for v in values[position]]
+    return {
+        feed.name: np.ascontiguousarray(
+            np.array([values[p] for p in feed.positions], dtype=np.float32 if feed.numeric else object).T
+        )
+        for feed in schema.feeds
+    }
 
 
 def _summary(problems: list[dict]) -> str:
