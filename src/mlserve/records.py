@@ -172,7 +172,7 @@ def _csv_cell(cell: str, kind: str | None) -> object:
 
 
 def to_feeds(rows: list, schema: Schema, max_rows: int) -> dict[str, np.ndarray]:
-    """Validate every row against the schema and return the model's inputs ([N, 1] arrays by column)."""
+    """Validate every row against the schema and return the model's inputs (an [N, k] array per feed)."""
     if len(rows) > max_rows:
         raise InputError(f"{len(rows)} rows is more than the limit of {max_rows} per request", status=413)
     if not rows:
