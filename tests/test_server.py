@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from mlproject.dataset import SCHEMA
 from mlserve import bundle
 from mlserve.app import create_app
 from tests.conftest import free_port
+from tests.reliability import wait_ready
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 CONFIG = Path(__file__).resolve().parents[1] / "src/mlserve/gunicorn_conf.py"
@@ -78,18 +78,6 @@ def test_a_missing_model_file_stops_the_server(broken):
     assert code == 2 and "model.onnx is missing" in stderr
 
 
-def wait_until_ready(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response:
-                assert json.loads(response.read())["status"] == "ready"
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail("the server never became ready")
-
-
 @pytest.mark.parametrize(
     ("feeds", "problem"),
     [
@@ -111,7 +99,9 @@ def test_the_server_answers_and_stops_cleanly_on_sigterm(bundle_dir):
     port = free_port()
     server = start(bundle_dir, port)
     try:
-        wait_until_ready(port)
+        wait_ready(f"http://127.0.0.1:{port}", server)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5) as response:
+            assert json.loads(response.read())["status"] == "ready"
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=15) == 0
     finally:
@@ -139,7 +129,7 @@ def test_the_body_limit_holds_for_declared_and_chunked_bodies(bundle_dir):
     row = [39.1, 18.7, 181.0, 3750.0, "Torgersen", "male"]
     small, large = json.dumps([row] * 20).encode(), json.dumps([row] * 200).encode()
     try:
-        wait_until_ready(port)
+        wait_ready(f"http://127.0.0.1:{port}", server)
         for chunked in (False, True):
             status, answer = post(port, small, chunked)
             assert status == 200 and len(answer["predictions"]) == 20
