@@ -91,18 +91,17 @@ def _merge_categories(graph: onnx.GraphProto, columns: list[str]) -> bool:
     ]
     for node in (*encoders, concat, reshape):
         graph.node.remove(node)
-    flat = f"{CATEGORIES}_onehot_shape"
-    picked = f"{CATEGORIES}_onehot_order"
+    onehot, flat = f"{CATEGORIES}_onehot", f"{CATEGORIES}_onehot_flat"
+    shape, order_name = f"{CATEGORIES}_onehot_shape", f"{CATEGORIES}_onehot_order"
     graph.initializer.extend([
-        numpy_helper.from_array(np.array([-1, len(columns) * len(union)], dtype=np.int64), flat),
-        numpy_helper.from_array(np.array(order, dtype=np.int64), picked),
+        numpy_helper.from_array(np.array([-1, len(columns) * len(union)], dtype=np.int64), shape),
+        numpy_helper.from_array(np.array(order, dtype=np.int64), order_name),
     ])  # fmt: skip
     nodes = [
-        helper.make_node("OneHotEncoder", [CATEGORIES], ["categories_onehot"], domain="ai.onnx.ml",
-                         cats_strings=union, zeros=1),
-        helper.make_node("Reshape", ["categories_onehot", flat], ["categories_onehot_flat"]),
-        helper.make_node("Gather", ["categories_onehot_flat", picked], [reshape.output[0]], axis=1),
-    ]  # fmt: skip
+        helper.make_node("OneHotEncoder", [CATEGORIES], [onehot], domain="ai.onnx.ml", cats_strings=union, zeros=1),
+        helper.make_node("Reshape", [onehot, shape], [flat]),
+        helper.make_node("Gather", [flat, order_name], [reshape.output[0]], axis=1),
+    ]
     for position, node in enumerate(nodes):
         graph.node.insert(position, node)
     unused = {reshape.input[1]} - {name for node in graph.node for name in node.input}
