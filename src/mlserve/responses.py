@@ -43,9 +43,14 @@ def prediction_json(labels: np.ndarray, probabilities: np.ndarray, classes: list
     """The /predict response body; one encoder call for a small batch (each call has a fixed cost)."""
     if len(probabilities) < BATCH_ROWS:
         rounded = [[round(p * SCALE) / SCALE for p in row] for row in probabilities.tolist()]
-        body = {"predictions": labels.tolist(), "probabilities": rounded, "classes": classes}
-        body["model_version"] = model_version
-        return ENCODER.encode(body)
+        return ENCODER.encode(
+            {
+                "predictions": labels.tolist(),
+                "probabilities": rounded,
+                "classes": classes,
+                "model_version": model_version,
+            }
+        )
     rest = ENCODER.encode({"classes": classes, "model_version": model_version})
     return (
         f'{{"predictions":{ENCODER.encode(labels.tolist())},'
