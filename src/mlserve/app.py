@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from mlserve import bundle as bundles
 from mlserve.openapi import build_spec
 from mlserve.records import InputError, parse_json, rows_from_csv, rows_from_mlflow, rows_of, to_feeds
-from mlserve.responses import ENCODER, prediction_json
+from mlserve.responses import ENCODER, PredictionJson
 
 log = logging.getLogger("mlserve")
 
@@ -52,13 +52,16 @@ class ModelState:
     def __init__(self, directory: Path):
         self.directory = directory
         self.bundle: bundles.Bundle | None = None
+        self.prediction_json: PredictionJson | None = None
         self.error: str | None = None
         self.loaded = threading.Event()
 
     def load(self) -> None:
         try:
-            self.bundle = bundles.load(self.directory)
-            log.info("serving %s version %s", self.bundle.manifest["model_name"], self.bundle.manifest["model_version"])
+            bundle = bundles.load(self.directory)
+            self.prediction_json = PredictionJson(bundle.classes, bundle.manifest["model_version"])
+            self.bundle = bundle  # last: a request that finds the bundle finds everything
+            log.info("serving %s version %s", bundle.manifest["model_name"], bundle.manifest["model_version"])
         except bundles.BundleError as error:
             self.error = str(error)
             log.error("cannot serve: %s", error)
@@ -113,10 +116,9 @@ def create_app(config: dict | None = None) -> Flask:
             raise InputError(f"the body exceeds the limit of {max_bytes} bytes", status=413)
         return body
 
-    def predict(rows: list) -> tuple[bundles.Bundle, np.ndarray, np.ndarray]:
+    def predict(rows: list) -> tuple[np.ndarray, np.ndarray]:
         model = state.require()
-        labels, probabilities = model.predict(to_feeds(rows, model.schema, max_rows))
-        return model, labels, probabilities
+        return model.predict(to_feeds(rows, model.schema, max_rows))
 
     @app.get("/")
     def index():
@@ -144,9 +146,8 @@ def create_app(config: dict | None = None) -> Flask:
     def predict_endpoint():
         environ = request.environ
         require_mimetype(environ, JSON)
-        model, labels, probabilities = predict(rows_of(parse_json(read_body(environ))))
-        body = prediction_json(labels, probabilities, model.classes, model.manifest["model_version"])
-        return Response(body, mimetype=JSON)
+        labels, probabilities = predict(rows_of(parse_json(read_body(environ))))
+        return Response(state.prediction_json(labels, probabilities), mimetype=JSON)
 
     @app.post("/invocations")
     def invocations():
@@ -161,7 +162,7 @@ def create_app(config: dict | None = None) -> Flask:
                 raise InputError("malformed CSV: the body is not UTF-8 text") from None
         else:
             rows = rows_from_mlflow(parse_json(body))
-        _, labels, _ = predict(rows)
+        labels, _ = predict(rows)
         return json_response({"predictions": labels.tolist()})
 
     @app.get("/ping")

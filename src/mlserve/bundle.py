@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnxruntime
 
+OUTPUTS = ["label", "probabilities"]
 REQUIRED_KEYS = ("model_name", "model_version", "classes", "inputs", "model_file", "model_sha256")
 
 
@@ -58,8 +61,17 @@ class Schema:
         self.names = [column.name for column in columns]
         self.fields = frozenset(self.names)
         self.values_of = itemgetter(*self.names) if len(columns) > 1 else lambda record: (record[self.names[0]],)
-        self.numbers = [position for position, column in enumerate(columns) if column.kind == "number"]
-        self.categories = [position for position, column in enumerate(columns) if column.kind != "number"]
+        self.feed_values = tuple(_flat_values(feed.positions) for feed in feeds)
+        self.feed_accepted = tuple(tuple(columns[position].accepted for position in feed.positions) for feed in feeds)
+
+
+def _flat_values(positions: tuple[int, ...]) -> Callable[[list], list]:
+    """rows (in column order) -> the values at `positions`, row after row, in one flat list."""
+    if len(positions) == 1:
+        pick = itemgetter(positions[0])
+        return lambda rows: list(map(pick, rows))
+    picks = itemgetter(*positions)
+    return lambda rows: list(chain.from_iterable(map(picks, rows)))
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class Bundle:
     manifest: dict
     schema: Schema
     session: onnxruntime.InferenceSession
+    run_options: onnxruntime.RunOptions  # made once: a run without them makes its own
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -77,7 +90,7 @@ class Bundle:
         return self.manifest["classes"]
 
     def predict(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        labels, probabilities = self.session.run(["label", "probabilities"], feeds)
+        labels, probabilities = self.session.run(OUTPUTS, feeds, self.run_options)
         return labels, probabilities
 
 
@@ -171,4 +184,4 @@ def load(directory: Path) -> Bundle:
     actual = [node.name for node in session.get_inputs()]
     if actual != expected:
         raise BundleError(f"the model's inputs {actual} do not match the manifest's feeds {expected}")
-    return Bundle(manifest, schema, session)
+    return Bundle(manifest, schema, session, onnxruntime.RunOptions())

@@ -11,9 +11,8 @@ import csv
 import io
 import json
 import math
-from itertools import repeat
+from itertools import cycle, repeat
 from operator import eq
-from types import NoneType
 
 import numpy as np
 
@@ -172,56 +171,51 @@ def _csv_cell(cell: str, kind: str | None) -> object:
 
 
 def to_feeds(rows: list, schema: Schema, max_rows: int) -> dict[str, np.ndarray]:
-    """Validate every row against the schema and return the model's inputs (an [N, k] array per feed)."""
+    """Validate every row against the schema and return the model's inputs (an [N, k] array per feed).
+
+    Each feed is checked and built from one flat list of its values with a fixed number of C-level
+    steps, however many rows; only when a value is wrong are the rows gone through one by one to name
+    every problem.
+    """
     if len(rows) > max_rows:
         raise InputError(f"{len(rows)} rows is more than the limit of {max_rows} per request", status=413)
     if not rows:
         raise InputError("no rows to predict")
-    problems: list[dict] = []
-    table = _transpose(rows, schema, problems)
-    if not problems:
-        feeds = _well_formed_feeds(table, schema)
-        if feeds is not None:
-            return feeds
-        for column, values in zip(schema.columns, table, strict=True):
-            find = _number_problem if column.kind == "number" else _category_problem
-            for index, value in enumerate(values):
-                if problem := find(value, column):
-                    problems.append({"row": index, "field": column.name, "problem": problem})
-        problems.sort(key=lambda p: p["row"])
-    raise InputError(_summary(problems), problems)
+    ordered = _in_column_order(rows, schema)
+    feeds = {}
+    for feed, flat_values, accepted in zip(schema.feeds, schema.feed_values, schema.feed_accepted, strict=True):
+        build = _number_array if feed.numeric else _category_array
+        array = build(flat_values(ordered), accepted)
+        if array is None:
+            problems = _value_problems(ordered, schema)
+            raise InputError(_summary(problems), problems)
+        feeds[feed.name] = array.reshape(len(ordered), len(accepted))
+    return feeds
 
 
-def _well_formed_feeds(table: list[tuple], schema: Schema) -> dict[str, np.ndarray] | None:
-    """The feeds when every value is valid, else None, in a fixed number of C-level steps.
+def _number_array(values: list, accepted: tuple[frozenset, ...]) -> np.ndarray | None:
+    """float32 values, null as NaN; None if a value is not a number its column accepts or does not fit."""
+    if not set(map(type, values)) <= NUMBER_TYPES:  # a null, or worse: check column by column
+        if not all(map(frozenset.__contains__, cycle(accepted), map(type, values))):
+            return None
+        present = [value for value in values if value is not None]
+    else:
+        present = values
+    if present and (max(present) > FLOAT32_MAX or min(present) < -FLOAT32_MAX):
+        return None
+    return np.array(values, dtype=np.float32)
 
-    Each model input is built by one array construction from its columns, however many rows; a
-    transpose makes it [N, k]. JSON has no NaN: null becomes NaN in a numeric column and the missing
-    category in a categorical one.
-    """
-    columns, values = schema.columns, list(table)
-    for position in schema.numbers:
-        kinds = set(map(type, values[position]))
-        if not kinds <= columns[position].accepted:
+
+def _category_array(values: list, accepted: tuple[frozenset, ...]) -> np.ndarray | None:
+    """The categories, null as the missing category; None if a value is not one its column accepts."""
+    try:
+        if not all(map(frozenset.__contains__, cycle(accepted), values)):
             return None
-        present = [v for v in values[position] if v is not None] if NoneType in kinds else values[position]
-        if present and (max(present) > FLOAT32_MAX or min(present) < -FLOAT32_MAX):
-            return None
-    for position in schema.categories:
-        try:
-            seen = set(values[position])
-        except TypeError:  # an unhashable value (an array or an object)
-            return None
-        if not seen <= columns[position].accepted:
-            return None
-        if None in seen:
-            values[position] = [MISSING_CATEGORY if v is None else v for v in values[position]]
-    return {
-        feed.name: np.ascontiguousarray(
-            np.array([values[p] for p in feed.positions], dtype=np.float32 if feed.numeric else object).T
-        )
-        for feed in schema.feeds
-    }
+    except TypeError:  # an unhashable value (an array or an object)
+        return None
+    if None in values:
+        values = [MISSING_CATEGORY if value is None else value for value in values]
+    return np.array(values, dtype=object)
 
 
 def _summary(problems: list[dict]) -> str:
@@ -231,19 +225,20 @@ def _summary(problems: list[dict]) -> str:
     return f"invalid input at {where}: {first['problem']}{more}"
 
 
-def _transpose(rows: list, schema: Schema, problems: list[dict]) -> list[tuple]:
-    """Rows as columns in schema order; records need exactly the schema's fields, rows exactly its width.
+def _in_column_order(rows: list, schema: Schema) -> list:
+    """Every row as a sequence of the schema's columns; records need exactly its fields, rows its width.
 
     The common cases (all positional rows, or all complete records) are checked with C-level map()s;
-    anything else goes row by row, collecting a problem for each row that does not fit.
+    anything else goes row by row, and an InputError names each row that does not fit.
     """
     names, expected, pick = schema.names, schema.fields, schema.values_of
     width = len(names)
     shapes = set(map(type, rows))
     if shapes == {list} and set(map(len, rows)) == {width}:
-        return list(zip(*rows, strict=True))
+        return rows
     if shapes == {dict} and all(map(eq, map(dict.keys, rows), repeat(expected))):
-        return list(zip(*map(pick, rows), strict=True))
+        return list(map(pick, rows))
+    problems: list[dict] = []
     for index, row in enumerate(rows):
         if type(row) is dict:
             problems += [{"row": index, "field": n, "problem": "missing field"} for n in names if n not in row]
@@ -254,9 +249,20 @@ def _transpose(rows: list, schema: Schema, problems: list[dict]) -> list[tuple]:
                 problems.append({"row": index, "field": None, "problem": problem})
         else:
             problems.append({"row": index, "field": None, "problem": "a row must be a record (object) or an array"})
-    if not problems:  # a valid mix of records and positional rows
-        return list(zip(*(pick(row) if type(row) is dict else row for row in rows), strict=True))
-    return []
+    if problems:
+        raise InputError(_summary(problems), problems)
+    return [pick(row) if type(row) is dict else row for row in rows]  # a valid mix of records and rows
+
+
+def _value_problems(ordered: list, schema: Schema) -> list[dict]:
+    """Every wrong value, row by row, field by field."""
+    finders = [(column, _number_problem if column.kind == "number" else _category_problem) for column in schema.columns]
+    return [
+        {"row": index, "field": column.name, "problem": problem}
+        for index, row in enumerate(ordered)
+        for (column, find), value in zip(finders, row, strict=True)
+        if (problem := find(value, column))
+    ]
 
 
 def _number_problem(value: object, column: Column) -> str | None:

@@ -39,23 +39,31 @@ LEAD = _byte_words([b"0."], 0)[0]
 LEAD_KEPT = _byte_words([b"\1\1"], 0)[0]
 
 
-def prediction_json(labels: np.ndarray, probabilities: np.ndarray, classes: list, model_version: object) -> str:
-    """The /predict response body; one encoder call for a small batch (each call has a fixed cost)."""
-    if len(probabilities) < BATCH_ROWS:
-        rounded = [[round(p * SCALE) / SCALE for p in row] for row in probabilities.tolist()]
-        return ENCODER.encode(
-            {
-                "predictions": labels.tolist(),
-                "probabilities": rounded,
-                "classes": classes,
-                "model_version": model_version,
-            }
-        )
-    rest = ENCODER.encode({"classes": classes, "model_version": model_version})
-    return (
-        f'{{"predictions":{ENCODER.encode(labels.tolist())},'
-        f'"probabilities":{probability_rows_json(probabilities)},{rest[1:]}'
-    )
+class PredictionJson:
+    """Writes the /predict response body of one model: its labels and the closing keys encoded once.
+
+    A call of the json encoder has a fixed cost several times that of the text of a one-row answer, so
+    the body is put together from strings: labels looked up, probabilities written by repr() (the same
+    digits the encoder writes) or, from BATCH_ROWS rows on, by probability_rows_json.
+    """
+
+    def __init__(self, classes: list, model_version: object):
+        self.labels = _EncodedLabels({label: ENCODER.encode(label) for label in classes})
+        self.closing = ENCODER.encode({"classes": classes, "model_version": model_version})[1:]
+
+    def __call__(self, labels: np.ndarray, probabilities: np.ndarray) -> str:
+        predictions = ",".join(map(self.labels.__getitem__, labels.tolist()))
+        if len(probabilities) < BATCH_ROWS:
+            rows = [",".join([repr(round(p * SCALE) / SCALE) for p in row]) for row in probabilities.tolist()]
+            return f'{{"predictions":[{predictions}],"probabilities":[[{"],[".join(rows)}]],{self.closing}'
+        return f'{{"predictions":[{predictions}],"probabilities":{probability_rows_json(probabilities)},{self.closing}'
+
+
+class _EncodedLabels(dict):
+    """label -> its JSON text; a label the manifest did not list is encoded when it is met."""
+
+    def __missing__(self, label: object) -> str:
+        return ENCODER.encode(label)
 
 
 def probability_rows_json(probabilities: np.ndarray) -> str:
