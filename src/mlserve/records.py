@@ -22,7 +22,9 @@ MAX_DETAIL = 50
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 MISSING_CATEGORY = ""
 NUMBER_TYPES = {int, float}
+ROW_TYPES = {dict, list}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+FEW_VALUES = 64  # below this many values in a model input, its range is checked without numpy
 
 
 class InputError(Exception):
@@ -68,10 +70,10 @@ def rows_of(payload: object) -> list:
         raise InputError("the body must be a record (object), a list of records, or positional rows (arrays)")
     if not payload:
         raise InputError("no rows: the body is an empty list")
-    nested = [isinstance(item, dict | list) for item in payload]
-    if all(nested):
+    kinds = set(map(type, payload))
+    if kinds <= ROW_TYPES:
         return payload
-    if not any(nested):
+    if kinds.isdisjoint(ROW_TYPES):
         return [payload]
     raise InputError("a list must hold records (objects) or rows (arrays), or be one row of values, not a mix")
 
@@ -195,15 +197,22 @@ def to_feeds(rows: list, schema: Schema, max_rows: int) -> dict[str, np.ndarray]
 
 def _number_array(values: list, accepted: tuple[frozenset, ...]) -> np.ndarray | None:
     """float32 values, null as NaN; None if a value is not a number its column accepts or does not fit."""
-    if not set(map(type, values)) <= NUMBER_TYPES:  # a null, or worse: check column by column
-        if not all(map(frozenset.__contains__, cycle(accepted), map(type, values))):
-            return None
-        present = [value for value in values if value is not None]
-    else:
-        present = values
-    if present and (max(present) > FLOAT32_MAX or min(present) < -FLOAT32_MAX):
+    if not set(map(type, values)) <= NUMBER_TYPES and not all(  # a null, or worse: check column by column
+        map(frozenset.__contains__, cycle(accepted), map(type, values))
+    ):
         return None
-    return np.array(values, dtype=np.float32)
+    if len(values) < FEW_VALUES:  # Python's min() and max() cost less than numpy's calls on a few values
+        present = values if None not in values else [value for value in values if value is not None]
+        if present and (max(present) > FLOAT32_MAX or min(present) < -FLOAT32_MAX):
+            return None
+        return np.array(values, dtype=np.float32)
+    try:
+        numbers = np.array(values, dtype=np.float64)
+    except OverflowError:  # an integer too large for any float
+        return None
+    if np.fmax.reduce(np.abs(numbers), initial=0.0) > FLOAT32_MAX:  # fmax passes over the NaNs of nulls
+        return None
+    return numbers.astype(np.float32)
 
 
 def _category_array(values: list, accepted: tuple[frozenset, ...]) -> np.ndarray | None:
