@@ -38,7 +38,7 @@ ROUNDS = 10
 CONNECTIONS = 16
 WORKERS = 2
 BATCH_ROWS = 10_000
-BATCH_REPEATS = 15
+BATCH_REPEATS = 3  # per round: 30 in all, spread over the whole run
 RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
           "island": "Torgersen", "sex": "male"}  # fmt: skip
 
@@ -113,26 +113,36 @@ def _latency(output: str, percentile: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def batch_figures(url: str, bundle: bundles.Bundle, rows: list[list]) -> tuple[float, float]:
-    """Rows per second: one HTTP request of all rows vs session.run on the same rows, interleaved.
+class BatchTimes:
+    """Seconds for all rows in one HTTP request and for session.run on the same rows, taken in turns.
 
-    Each side's best of BATCH_REPEATS, as timeit reports: on a shared machine the slower repeats measure
-    the neighbours, and the ratio of the medians swung from 0.4 to 0.6 between runs of the same code.
+    The rates come from each side's best time, as timeit reports: on a shared machine the slower repeats
+    measure the neighbours (the ratio of medians swung from 0.4 to 0.6 between runs of the same code),
+    and repeats spread over the whole run are not all caught by one busy spell.
     """
-    body = json.dumps(rows).encode()
-    feeds = to_feeds(rows_of(rows), bundle.schema, len(rows))
-    in_process, over_http = [], []
-    for _ in range(BATCH_REPEATS):
-        start = time.perf_counter()
-        bundle.predict(feeds)
-        in_process.append(time.perf_counter() - start)
-        request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-        start = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = response.read()
-        over_http.append(time.perf_counter() - start)
-        assert len(json.loads(answer)["predictions"]) == len(rows)
-    return len(rows) / min(over_http), len(rows) / min(in_process)
+
+    def __init__(self, url: str, bundle: bundles.Bundle, rows: list[list]):
+        self.url, self.bundle, self.rows = url, bundle, len(rows)
+        self.body = json.dumps(rows).encode()
+        self.feeds = to_feeds(rows_of(rows), bundle.schema, len(rows))
+        self.in_process: list[float] = []
+        self.over_http: list[float] = []
+
+    def take(self, repeats: int) -> None:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            self.bundle.predict(self.feeds)
+            self.in_process.append(time.perf_counter() - start)
+            request = urllib.request.Request(self.url, self.body, {"Content-Type": "application/json"})
+            start = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answer = response.read()
+            self.over_http.append(time.perf_counter() - start)
+            assert len(json.loads(answer)["predictions"]) == self.rows
+
+    def rates(self) -> tuple[float, float]:
+        """Rows per second over HTTP and in process."""
+        return self.rows / min(self.over_http), self.rows / min(self.in_process)
 
 
 def main() -> int:
@@ -161,14 +171,15 @@ def main() -> int:
         servers.enter_context(server([*gunicorn, "--bind", f"127.0.0.1:{ports['ours']}"], f"{url['ours']}/ready", env))
         constant_app = [*gunicorn, "--bind", f"127.0.0.1:{ports['constant']}", "benchmarks.constant_app:app"]
         servers.enter_context(server(constant_app, f"{url['constant']}/ready", env))
-        for round_number in range(ROUNDS):  # paired rounds, in turn A-B and B-A, so both see the same machine
-            for name in sorted(rounds, reverse=bool(round_number % 2)):
-                rounds[name].append(wrk(f"{url[name]}/predict", single, scratch))
         bundle = bundles.load(serving_dir)
         test = pd.read_csv(REPO / config.TEST_DATA)[[c.name for c in bundle.columns]]
         sample = test.sample(BATCH_ROWS, replace=True, random_state=0).replace({np.nan: None})
-        rows = json.loads(sample.to_json(orient="values"))  # positional rows
-        http_rate, local_rate = batch_figures(f"{url['ours']}/predict", bundle, rows)
+        batch = BatchTimes(f"{url['ours']}/predict", bundle, json.loads(sample.to_json(orient="values")))
+        for round_number in range(ROUNDS):  # paired rounds, in turn A-B and B-A, so both see the same machine
+            for name in sorted(rounds, reverse=bool(round_number % 2)):
+                rounds[name].append(wrk(f"{url[name]}/predict", single, scratch))
+            batch.take(BATCH_REPEATS)
+        http_rate, local_rate = batch.rates()
         servers.close()
         model_uri = f"models:/{params.registry.model_name}@{params.registry.champion_alias}"
         mlflow_serve = [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",

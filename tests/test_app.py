@@ -107,11 +107,26 @@ def test_nan_and_infinity_are_refused(client, literal):
     assert response.status_code == 400 and literal in response.json["error"]
 
 
-def test_numbers_too_large_for_a_float_are_refused(client):
-    response = client.post("/predict", data=json.dumps(ROW).replace("3750", "1e999"), content_type="application/json")
-    assert response.status_code == 400 and response.json["detail"][0]["problem"].startswith("must be a finite number")
-    response = client.post("/predict", data=json.dumps(ROW).replace("3750", "9" * 400), content_type="application/json")
-    assert response.status_code == 400 and response.json["detail"][0]["field"] == "body_mass_g"
+@pytest.mark.parametrize("rows", [1, 100])  # 100 rows: the range is checked by numpy, not min() and max()
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "3.5e38", "-3.5e38", "9" * 400])
+def test_numbers_too_large_for_a_float_are_refused(client, rows, number):
+    with_null = [*ROW[:3], None, *ROW[4:]]  # a null beside the culprit must not hide it
+    body = json.dumps([with_null] * (rows - 1) + [ROW])
+    body = body[: body.rindex("3750")] + number + body[body.rindex("3750") + 4 :]  # in the last row
+    response = client.post("/predict", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["detail"] == [{"row": rows - 1, "field": "body_mass_g",
+                                         "problem": "must be a finite number within ±3.4e+38"}]  # fmt: skip
+
+
+@pytest.mark.parametrize("rows", [1, 100])
+def test_nulls_in_a_batch_predict_as_they_do_alone(client, rows):
+    with_nulls = {**RECORD, "sex": None, "body_mass_g": None}
+    alone = predict(client, with_nulls).json
+    batch = predict(client, [RECORD] * (rows - 1) + [with_nulls]).json
+    assert batch["predictions"][-1] == alone["predictions"][0]
+    assert batch["probabilities"][-1] == alone["probabilities"][0]
+    assert batch["probabilities"][0] == predict(client, RECORD).json["probabilities"][0]
 
 
 @pytest.mark.parametrize(

@@ -174,6 +174,7 @@ def load(directory: Path) -> Bundle:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1  # one request per worker thread; the workers use the cores
     options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = False  # for a few rows, the arena's bookkeeping costs more than malloc
     try:
         session = onnxruntime.InferenceSession(
             verified_model(directory, manifest), options, providers=["CPUExecutionProvider"]
