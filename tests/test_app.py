@@ -73,6 +73,13 @@ def test_a_bundle_with_one_input_per_column_serves_the_same_answers(client, fitt
     assert predict(per_column, rows).json == predict(client, rows).json
 
 
+def test_records_and_positional_rows_may_be_mixed(client):
+    response = predict(client, [RECORD, ROW, {**RECORD, "sex": None}])
+    assert response.status_code == 200, response.json
+    alone = [predict(client, body).json for body in (RECORD, ROW, {**RECORD, "sex": None})]
+    assert response.json["probabilities"] == [answer["probabilities"][0] for answer in alone]
+
+
 def test_nullable_fields_accept_null(client):
     response = predict(client, {**RECORD, "sex": None, "body_mass_g": None})
     assert response.status_code == 200 and response.json["predictions"] == ["Adelie"]

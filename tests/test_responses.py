@@ -48,3 +48,8 @@ def test_a_probability_outside_0_1_is_a_server_error_not_a_number(bad):
     probabilities[5, 1] = bad
     with pytest.raises(ValueError, match="outside"):
         probability_rows_json(probabilities)
+
+
+def test_a_label_the_manifest_does_not_list_is_still_written_as_json():
+    body = PredictionJson(["Adelie"], 1)(np.array(['Say "hi"'], dtype=object), np.array([[1.0]], dtype=np.float32))
+    assert json.loads(body)["predictions"] == ['Say "hi"']
