@@ -45,11 +45,17 @@ class Column:
 
 
 class Feed(NamedTuple):
-    """One model input: the columns it carries, in order, all numbers or all categories ([N, k])."""
+    """One model input: the columns it carries, in order, all numbers or all categories ([N, k]).
+
+    `accepted` holds each column's accepted values and `values` reads the feed's values from rows in
+    column order: worked out once, as a request needs them.
+    """
 
     name: str
     positions: tuple[int, ...]
     numeric: bool
+    accepted: tuple[frozenset, ...]
+    values: Callable[[list], list]
 
 
 class Schema:
@@ -61,8 +67,6 @@ class Schema:
         self.names = [column.name for column in columns]
         self.fields = frozenset(self.names)
         self.values_of = itemgetter(*self.names) if len(columns) > 1 else lambda record: (record[self.names[0]],)
-        self.feed_values = tuple(_flat_values(feed.positions) for feed in feeds)
-        self.feed_accepted = tuple(tuple(columns[position].accepted for position in feed.positions) for feed in feeds)
 
 
 def _flat_values(positions: tuple[int, ...]) -> Callable[[list], list]:
@@ -137,7 +141,14 @@ def schema_of(manifest: dict) -> Schema:
     if any(len(kind) != 1 for kind in kinds):
         raise BundleError("manifest.json: a feed must carry only numbers or only categories")
     feeds = tuple(
-        Feed(name, positions, kind == {"number"}) for (name, positions), kind in zip(inputs, kinds, strict=True)
+        Feed(
+            name,
+            positions,
+            numeric=kind == {"number"},
+            accepted=tuple(columns[at].accepted for at in positions),
+            values=_flat_values(positions),
+        )
+        for (name, positions), kind in zip(inputs, kinds, strict=True)
     )
     return Schema(columns, feeds)
 

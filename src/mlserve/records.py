@@ -185,13 +185,13 @@ def to_feeds(rows: list, schema: Schema, max_rows: int) -> dict[str, np.ndarray]
         raise InputError("no rows to predict")
     ordered = _in_column_order(rows, schema)
     feeds = {}
-    for feed, flat_values, accepted in zip(schema.feeds, schema.feed_values, schema.feed_accepted, strict=True):
+    for feed in schema.feeds:
         build = _number_array if feed.numeric else _category_array
-        array = build(flat_values(ordered), accepted)
+        array = build(feed.values(ordered), feed.accepted)
         if array is None:
             problems = _value_problems(ordered, schema)
             raise InputError(_summary(problems), problems)
-        feeds[feed.name] = array.reshape(len(ordered), len(accepted))
+        feeds[feed.name] = array.reshape(len(ordered), len(feed.positions))
     return feeds
 
 
