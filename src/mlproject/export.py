@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.features import model_input
-from mlproject.onnx_graph import group_inputs
+from mlproject.onnx_graph import group_inputs, one_feed_per_column
 from mlproject.register import quiet_mlflow
 from mlproject.schema import DatasetSchema
 
@@ -50,7 +50,7 @@ def convert(model: Pipeline, schema: DatasetSchema, group: bool = True) -> tuple
     if group:
         feeds = group_inputs(onnx_model, list(schema.numeric), list(schema.categorical))
     else:
-        feeds = [{"name": name, "columns": [name]} for name in schema.feature_names]
+        feeds = one_feed_per_column(schema.feature_names)
     return onnx_model.SerializeToString(), feeds
 
 

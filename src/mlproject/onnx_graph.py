@@ -26,13 +26,18 @@ def group_inputs(model: onnx.ModelProto, numeric: list[str], categorical: list[s
         if columns and merge(graph, columns):
             feeds.append({"name": name, "columns": list(columns)})
         else:
-            feeds.extend({"name": column, "columns": [column]} for column in columns)
+            feeds.extend(one_feed_per_column(columns))
     inputs = {value.name: value for value in graph.input}
     ordered = [inputs[feed["name"]] for feed in feeds]
     del graph.input[:]
     graph.input.extend(ordered)
     onnx.checker.check_model(model)
     return feeds
+
+
+def one_feed_per_column(columns: list[str]) -> list[dict]:
+    """The feeds of skl2onnx's own inputs: each column its own, named after it."""
+    return [{"name": column, "columns": [column]} for column in columns]
 
 
 def _consumers(graph: onnx.GraphProto, name: str) -> list[onnx.NodeProto]:
