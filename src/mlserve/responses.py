@@ -15,7 +15,6 @@ ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps(...,
 BATCH_ROWS = 64
 DECIMALS = 6
 SCALE = 10**DECIMALS
-SLOT = 9  # bytes per number: "W.DDDDDD" and a separator
 COMMA, OPEN, CLOSE = (ord(c) for c in ",[]")
 
 
@@ -69,23 +68,27 @@ class _EncodedLabels(dict):
 def probability_rows_json(probabilities: np.ndarray) -> str:
     """A JSON array of rows of probabilities, each rounded to DECIMALS places, without trailing zeros.
 
-    Every number is laid out as 'W.DDDDDD' plus a separator in a byte matrix; a mask of the same shape
-    then drops the trailing zeros (keeping one digit after the point), and the rest is the text.
+    Each row is laid out as one record of bytes: '[', then per number 'W.DDDDDD' (one 64-bit word) and a
+    separator, then ','. A second record of the same layout marks the bytes to keep, which drops the
+    trailing zeros (keeping one digit after the point); the kept bytes are the text.
     """
     micros = np.rint(probabilities.astype(np.float64) * SCALE)
     if not (micros.min() >= 0 and micros.max() <= SCALE):  # also catches NaN
         raise ValueError("the model returned probabilities outside [0, 1]")
-    whole, fraction = np.divmod(micros.astype(np.int64), SCALE)
-    high, low = np.divmod(fraction, 1000)
+    whole = micros == SCALE  # only a probability of 1 has a whole part
+    fraction = micros - whole * SCALE
+    high = np.floor(fraction / 1000)  # exact for whole numbers below a million, and faster than // on integers
+    low = (fraction - high * 1000).astype(np.intp)
+    high = high.astype(np.intp)
     rows, width = fraction.shape
-    words = LEAD + whole.astype(np.uint64) + HIGH_DIGITS[high] + LOW_DIGITS[low]
-    kept_words = LEAD_KEPT + np.where(low > 0, ALL_HIGH_KEPT, HIGH_KEPT[high]) + LOW_KEPT[low]
-    lines = np.empty((rows, width * SLOT + 2), np.uint8)
-    kept = np.ones(lines.shape, bool)
-    slots, kept_slots = lines[:, 1:-1].reshape(rows, width, SLOT), kept[:, 1:-1].reshape(rows, width, SLOT)
-    slots[..., :-1] = words.astype("<u8").view(np.uint8).reshape(rows, width, 8)
-    kept_slots[..., :-1] = kept_words.astype("<u8").view(np.uint8).reshape(rows, width, 8)
-    slots[..., -1] = COMMA
-    slots[:, -1, -1] = CLOSE
-    lines[:, 0], lines[:, -1] = OPEN, COMMA
-    return "[" + lines[kept][:-1].tobytes().decode("ascii") + "]"
+    number = [("digits", "<u8"), ("separator", "u1")]
+    layout = np.dtype([("open", "u1"), ("numbers", number, (width,)), ("close", "u1")])
+    lines, kept = np.empty(rows, layout), np.empty(rows, layout)
+    lines["open"], lines["close"] = OPEN, COMMA
+    lines["numbers"]["digits"] = LEAD + whole.astype(np.uint64) + HIGH_DIGITS[high] + LOW_DIGITS[low]
+    lines["numbers"]["separator"] = COMMA
+    lines["numbers"]["separator"][:, -1] = CLOSE
+    kept["open"], kept["close"], kept["numbers"]["separator"] = 1, 1, 1
+    kept["numbers"]["digits"] = LEAD_KEPT + np.where(low > 0, ALL_HIGH_KEPT, HIGH_KEPT[high]) + LOW_KEPT[low]
+    text = lines.view(np.uint8)[kept.view(np.bool_)]
+    return "[" + text[:-1].tobytes().decode("ascii") + "]"
