@@ -114,11 +114,13 @@ def _latency(output: str, percentile: str) -> float:
 
 
 class BatchTimes:
-    """Seconds for all rows in one HTTP request and for session.run on the same rows, taken in turns.
+    """Seconds for all rows in one HTTP request and for session.run on the same rows, taken in pairs.
 
-    The rates come from each side's best time, as timeit reports: on a shared machine the slower repeats
-    measure the neighbours (the ratio of medians swung from 0.4 to 0.6 between runs of the same code),
-    and repeats spread over the whole run are not all caught by one busy spell.
+    Each pair is measured back to back (in turn in-process first and HTTP first), so both halves see the
+    same machine; the target uses the median of the pairs' ratios, as the throughput target does. Each
+    side's best time is printed beside it: on a shared machine the shorter in-process run catches a quiet
+    moment more often than the longer request does, so best against best measures the neighbours as much
+    as the server.
     """
 
     def __init__(self, url: str, bundle: bundles.Bundle, rows: list[list]):
@@ -130,18 +132,33 @@ class BatchTimes:
 
     def take(self, repeats: int) -> None:
         for _ in range(repeats):
-            start = time.perf_counter()
-            self.bundle.predict(self.feeds)
-            self.in_process.append(time.perf_counter() - start)
-            request = urllib.request.Request(self.url, self.body, {"Content-Type": "application/json"})
-            start = time.perf_counter()
-            with urllib.request.urlopen(request, timeout=60) as response:
-                answer = response.read()
-            self.over_http.append(time.perf_counter() - start)
-            assert len(json.loads(answer)["predictions"]) == self.rows
+            if len(self.in_process) % 2:
+                self.over_http.append(self._over_http())
+                self.in_process.append(self._in_process())
+            else:
+                self.in_process.append(self._in_process())
+                self.over_http.append(self._over_http())
 
-    def rates(self) -> tuple[float, float]:
-        """Rows per second over HTTP and in process."""
+    def _in_process(self) -> float:
+        start = time.perf_counter()
+        self.bundle.predict(self.feeds)
+        return time.perf_counter() - start
+
+    def _over_http(self) -> float:
+        request = urllib.request.Request(self.url, self.body, {"Content-Type": "application/json"})
+        start = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = response.read()
+        elapsed = time.perf_counter() - start
+        assert len(json.loads(answer)["predictions"]) == self.rows
+        return elapsed
+
+    def paired_ratio(self) -> float:
+        """Median over the pairs of (rows/s over HTTP) / (rows/s in process)."""
+        return statistics.median(local / http for local, http in zip(self.in_process, self.over_http, strict=True))
+
+    def best_rates(self) -> tuple[float, float]:
+        """Rows per second over HTTP and in process, each from its side's best time."""
         return self.rows / min(self.over_http), self.rows / min(self.in_process)
 
 
@@ -179,7 +196,8 @@ def main() -> int:
             for name in sorted(rounds, reverse=bool(round_number % 2)):
                 rounds[name].append(wrk(f"{url[name]}/predict", single, scratch))
             batch.take(BATCH_REPEATS)
-        http_rate, local_rate = batch.rates()
+        http_rate, local_rate = batch.best_rates()
+        batch_ratio = batch.paired_ratio()
         servers.close()
         model_uri = f"models:/{params.registry.model_name}@{params.registry.champion_alias}"
         mlflow_serve = [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
@@ -213,11 +231,17 @@ def main() -> int:
             paired >= 0.7,
         ),
         ("p99 at 16 connections (ms)", ours["p99_ms"], "<= 20", ours["p99_ms"] <= 20),
-        (f"{BATCH_ROWS}-row request vs in-process", http_rate / local_rate, ">= 0.5x", http_rate >= 0.5 * local_rate),
+        (
+            f"{BATCH_ROWS}-row request vs in-process (median of paired repeats)",
+            batch_ratio,
+            ">= 0.5x",
+            batch_ratio >= 0.5,
+        ),
         ("errors (non-2xx + socket) on this server", errors, "0", errors == 0),
     ]
     print(f"\nthis server / constant endpoint, round by round: {', '.join(f'{r:.2f}' for r in ratios)}")
-    print(f"{BATCH_ROWS} rows in one request: {http_rate:,.0f} rows/s over HTTP, {local_rate:,.0f} rows/s in process\n")
+    print(f"{BATCH_ROWS} rows in one request, best of {len(batch.over_http)} each: {http_rate:,.0f} rows/s over HTTP, "
+          f"{local_rate:,.0f} rows/s in process ({http_rate / local_rate:.2f}x)\n")  # fmt: skip
     print("| target | measured | wanted | met |")
     print("|---|---:|---|---|")
     for name, value, wanted, met in checks:
