@@ -62,10 +62,10 @@ image: ## Build the serving image with Docker (IMAGE=name to choose its tag)
 	docker build --tag $${IMAGE:-penguins-api} .
 
 bench-serve: $(STAMP) system-packages ## Throughput and latency of the server vs `mlflow models serve` (markdown table)
-	$(BIN)/python benchmarks/serve.py
+	$(BIN)/python -m benchmarks.serve
 
 reliability: $(STAMP) system-packages ## Load and fault harness on the server (needs `make repro`): one table of figures
-	$(BIN)/python -m tests.reliability
+	$(BIN)/python -m benchmarks.reliability
 
 bench-pipeline: $(STAMP) ## Time a cold and a no-op `dvc repro` in a scratch copy
 	$(BIN)/python benchmarks/pipeline.py

@@ -12,94 +12,39 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.harness import BIN, REPO, WORKERS, free_port, gunicorn, running, wrk
 from mlproject import config
 from mlserve import bundle as bundles
 from mlserve.records import rows_of, to_feeds
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 DURATION_S = int(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = 10
 MLFLOW_ROUNDS = 3
 CONNECTIONS = 16
-WORKERS = 2
 BATCH_ROWS = 10_000
 BATCH_REPEATS = 3  # per round: 30 in all, spread over the whole run
 RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
           "island": "Torgersen", "sex": "male"}  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def server(command: list[str], ready_url: str, env: dict[str, str], timeout: float = 90):
-    """Start a server in its own process group, wait until `ready_url` answers 200, stop it afterwards."""
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            _wait_until_ready(process, log, ready_url, timeout)
-            yield
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def _wait_until_ready(process: subprocess.Popen, log, ready_url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"{process.args[0]} exited early:\n{log.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(ready_url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{ready_url} not ready after {timeout} s")
-
-
-def wrk(url: str, body: str, scratch: Path) -> dict[str, float]:
+def post_script(scratch: Path, body: str) -> Path:
+    """A wrk script that POSTs one fixed JSON body (built once by wrk, so the client costs least)."""
     script = scratch / "post.lua"
     script.write_text(
         f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = "application/json"\n'
     )
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", "-s", str(script), url]
-    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=DURATION_S + 30).stdout
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
-        "p50_ms": _latency(output, "50%"),
-        "p99_ms": _latency(output, "99%"),
-        "non_2xx": float(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0.0,
-        "socket_errors": float(sum(map(int, m.groups()))) if (m := re.search(
-            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)) else 0.0,
-    }  # fmt: skip
+    return script
 
 
 def combine(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -107,11 +52,6 @@ def combine(runs: list[dict[str, float]]) -> dict[str, float]:
     combined = {key: statistics.median(run[key] for run in runs) for key in ("rps", "p50_ms", "p99_ms")}
     combined.update({key: sum(run[key] for run in runs) for key in ("non_2xx", "socket_errors")})
     return combined
-
-
-def _latency(output: str, percentile: str) -> float:
-    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output).groups()
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
 class BatchTimes:
@@ -169,44 +109,36 @@ def main() -> int:
         print("no bundle in models/serving/: run `make repro` first", file=sys.stderr)
         return 1
     params = config.load_params(REPO / "params.yaml")
-    env = dict(os.environ)
-    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}")
-    env.update(  # the image's settings
-        PATH=f"{BIN}{os.pathsep}{env['PATH']}",
-        MODEL_DIR=str(serving_dir),
-        WORKERS=str(WORKERS),
-        THREADS="1",
-        HOST="127.0.0.1",
-        WORKER_TMP_DIR="/dev/shm",
-    )
-    gunicorn = [str(BIN / "gunicorn"), "--config", str(REPO / "src/mlserve/gunicorn_conf.py")]
-    single = json.dumps(RECORD)
-    ports = {name: free_port() for name in ("ours", "constant", "mlflow")}
-    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     rounds: dict[str, list[dict[str, float]]] = {"ours": [], "constant": []}
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch_dir, ExitStack() as servers:
         scratch = Path(scratch_dir)
-        servers.enter_context(server([*gunicorn, "--bind", f"127.0.0.1:{ports['ours']}"], f"{url['ours']}/ready", env))
-        constant_app = [*gunicorn, "--bind", f"127.0.0.1:{ports['constant']}", "benchmarks.constant_app:app"]
-        servers.enter_context(server(constant_app, f"{url['constant']}/ready", env))
+        single = post_script(scratch, json.dumps(RECORD))
+        url = {
+            "ours": servers.enter_context(gunicorn(serving_dir))[1],
+            "constant": servers.enter_context(gunicorn(serving_dir, "benchmarks.constant_app:app"))[1],
+        }
         bundle = bundles.load(serving_dir)
         test = pd.read_csv(REPO / config.TEST_DATA)[[c.name for c in bundle.columns]]
         sample = test.sample(BATCH_ROWS, replace=True, random_state=0).replace({np.nan: None})
         batch = BatchTimes(f"{url['ours']}/predict", bundle, json.loads(sample.to_json(orient="values")))
         for round_number in range(ROUNDS):  # paired rounds, in turn A-B and B-A, so both see the same machine
             for name in sorted(rounds, reverse=bool(round_number % 2)):
-                rounds[name].append(wrk(f"{url[name]}/predict", single, scratch))
+                rounds[name].append(wrk(f"{url[name]}/predict", single, DURATION_S, CONNECTIONS))
             batch.take(BATCH_REPEATS)
         http_rate, local_rate = batch.best_rates()
         batch_ratio = batch.paired_ratio()
         servers.close()
+        port = free_port()
         model_uri = f"models:/{params.registry.model_name}@{params.registry.champion_alias}"
         mlflow_serve = [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-                        "-w", str(WORKERS), "-h", "127.0.0.1", "-p", str(ports["mlflow"])]  # fmt: skip
-        with server(mlflow_serve, f"{url['mlflow']}/ping", env):
-            mlflow_body = json.dumps({"dataframe_records": [RECORD]})
-            wrk(f"{url['mlflow']}/invocations", mlflow_body, scratch)  # warm-up: both workers loaded and warm
-            mlflow = combine([wrk(f"{url['mlflow']}/invocations", mlflow_body, scratch) for _ in range(MLFLOW_ROUNDS)])
+                        "-w", str(WORKERS), "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}")
+        with running(mlflow_serve, f"http://127.0.0.1:{port}/ping", env):
+            invocations = f"http://127.0.0.1:{port}/invocations"
+            mlflow_body = post_script(scratch, json.dumps({"dataframe_records": [RECORD]}))
+            wrk(invocations, mlflow_body, DURATION_S, CONNECTIONS)  # warm-up: both workers loaded and warm
+            mlflow = combine([wrk(invocations, mlflow_body, DURATION_S, CONNECTIONS) for _ in range(MLFLOW_ROUNDS)])
     ours, ceiling = combine(rounds["ours"]), combine(rounds["constant"])
     ratios = [a["rps"] / b["rps"] for a, b in zip(rounds["ours"], rounds["constant"], strict=True)]
     paired = statistics.median(ratios)

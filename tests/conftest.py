@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,12 +31,6 @@ def penguins():
 @pytest.fixture(scope="session")
 def splits(penguins):
     return split(clean(penguins, SCHEMA), SCHEMA, test_size=0.2, seed=42)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def project_env(**overrides: str) -> dict[str, str]:

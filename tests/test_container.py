@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from benchmarks.harness import free_port
 from mlproject.dataset import SCHEMA
 from mlproject.features import model_input
 from mlproject.train import load_model
-from tests.conftest import free_port
 from tests.container import build, find_engine
 
 pytestmark = pytest.mark.slow

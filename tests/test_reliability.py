@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests import reliability
+from benchmarks import reliability
 
 pytestmark = pytest.mark.slow
 

@@ -10,34 +10,21 @@ import pickle
 import shutil
 import signal
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from benchmarks.harness import free_port, gunicorn, gunicorn_command, image_env
 from mlproject.dataset import SCHEMA
 from mlserve import bundle
 from mlserve.app import create_app
-from tests.conftest import free_port
-from tests.reliability import wait_ready
-
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-CONFIG = Path(__file__).resolve().parents[1] / "src/mlserve/gunicorn_conf.py"
-
-
-def start(model_dir: Path, port: int, **settings: str) -> subprocess.Popen:
-    env = dict(
-        os.environ, MODEL_DIR=str(model_dir), HOST="127.0.0.1", PORT=str(port), WORKERS="2", GRACEFUL_TIMEOUT="5"
-    )
-    env.update(settings)
-    return subprocess.Popen(
-        [str(GUNICORN), "--config", str(CONFIG)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
 
 
 def refusal(model_dir: Path) -> tuple[int, str]:
-    server = start(model_dir, free_port())
+    env = image_env(model_dir, free_port())
+    server = subprocess.Popen(gunicorn_command(), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _, stderr = server.communicate(timeout=30)
     finally:
@@ -96,22 +83,16 @@ def test_feeds_that_do_not_fit_the_columns_stop_the_server(broken, feeds, proble
 
 
 def test_the_server_answers_and_stops_cleanly_on_sigterm(bundle_dir):
-    port = free_port()
-    server = start(bundle_dir, port)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", server)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5) as response:
+    with gunicorn(bundle_dir, GRACEFUL_TIMEOUT="5") as (server, url):
+        with urllib.request.urlopen(f"{url}/ready", timeout=5) as response:
             assert json.loads(response.read())["status"] == "ready"
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=15) == 0
-    finally:
-        server.kill()
-        server.wait()
 
 
-def post(port: int, body: bytes, chunked: bool) -> tuple[int, dict]:
+def post(url: str, body: bytes, chunked: bool) -> tuple[int, dict]:
     """POST to /predict, either with a Content-Length or in chunks (which announce no length)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
     try:
         headers = {"Content-Type": "application/json"}
         chunks = (body[i : i + 1000] for i in range(0, len(body), 1000))
@@ -124,20 +105,14 @@ def post(port: int, body: bytes, chunked: bool) -> tuple[int, dict]:
 
 def test_the_body_limit_holds_for_declared_and_chunked_bodies(bundle_dir):
     """gunicorn's own input stream is read directly: the limit must hold there too, announced or not."""
-    port = free_port()
-    server = start(bundle_dir, port, MAX_BODY_BYTES="3000")
     row = [39.1, 18.7, 181.0, 3750.0, "Torgersen", "male"]
     small, large = json.dumps([row] * 20).encode(), json.dumps([row] * 200).encode()
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", server)
+    with gunicorn(bundle_dir, MAX_BODY_BYTES="3000") as (_, url):
         for chunked in (False, True):
-            status, answer = post(port, small, chunked)
+            status, answer = post(url, small, chunked)
             assert status == 200 and len(answer["predictions"]) == 20
-            status, answer = post(port, large, chunked)
+            status, answer = post(url, large, chunked)
             assert status == 413 and "exceed" in answer["error"] and "limit of 3000" in answer["error"]
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
 
 
 class _RunsCodeWhenUnpickled:

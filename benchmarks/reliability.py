@@ -1,7 +1,7 @@
 """Load and fault harness for the server: gunicorn with the image's settings, on 127.0.0.1 only.
 
 Every load is bounded in time; every process started here is stopped by its id. `make reliability`
-runs it all (`python -m tests.reliability`) and prints one table; tests/test_reliability.py asserts
+runs it all (`python -m benchmarks.reliability`) and prints one table; tests/test_reliability.py asserts
 the same figures against their thresholds.
 """
 
@@ -18,54 +18,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import free_port
+from benchmarks.harness import REPO, WORKERS, gunicorn, wrk
 
-REPO = Path(__file__).resolve().parents[1]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 RECORD = [39.1, 18.7, 181.0, 3750.0, "Torgersen", "male"]
-WORKERS = 2
-
-
-@contextmanager
-def server(model_dir: Path, graceful_timeout: int = 20):
-    """A running server: yields (process, base URL); stopped (SIGTERM, then SIGKILL) on the way out."""
-    port = free_port()
-    env = dict(os.environ, MODEL_DIR=str(model_dir), HOST="127.0.0.1", PORT=str(port), WORKERS=str(WORKERS),
-               THREADS="1", GRACEFUL_TIMEOUT=str(graceful_timeout), WORKER_TMP_DIR="/dev/shm")  # fmt: skip
-    process = subprocess.Popen(
-        [str(GUNICORN), "--config", str(REPO / "src/mlserve/gunicorn_conf.py")],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=graceful_timeout + 10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {process.stderr.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/ready", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the server never became ready")
 
 
 def workers_of(master: int) -> list[int]:
@@ -79,32 +36,6 @@ def rss_kib(pid: int) -> int:
     except FileNotFoundError:
         return 0
     return int(re.search(r"VmRSS:\s+(\d+)", status)[1])
-
-
-def wrk(url: str, seconds: int, connections: int, script: Path) -> dict[str, float]:
-    command = [
-        "wrk",
-        "-t2",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "5s",
-        "-s",
-        str(script),
-        f"{url}/predict",
-    ]
-    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
-    requests = int(re.search(r"(\d+) requests in", output)[1])
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    unexpected = sorted(set(re.findall(r"NON-2XX (.*)", output)))
-    return {
-        "unexpected": unexpected[:5],
-        "requests": requests,
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
-        "non_2xx": int(non_2xx[1]) if non_2xx else 0,
-        "socket_errors": sum(map(int, sockets.groups())) if sockets else 0,
-    }
 
 
 def lua_script(directory: Path) -> Path:
@@ -124,7 +55,7 @@ def lua_script(directory: Path) -> Path:
 
 def load(model_dir: Path, seconds: int = 60, connections: int = 64) -> dict[str, float]:
     """Sustained load; worker RSS sampled every second, compared between the first and the last 10 s."""
-    with tempfile.TemporaryDirectory() as scratch, server(model_dir) as (process, url):
+    with tempfile.TemporaryDirectory() as scratch, gunicorn(model_dir) as (process, url):
         samples: list[int] = []
         done = threading.Event()
 
@@ -135,7 +66,7 @@ def load(model_dir: Path, seconds: int = 60, connections: int = 64) -> dict[str,
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         try:
-            figures = wrk(url, seconds, connections, lua_script(Path(scratch)))
+            figures = wrk(f"{url}/predict", lua_script(Path(scratch)), seconds, connections)
         finally:
             done.set()
             sampler.join()
@@ -146,16 +77,16 @@ def load(model_dir: Path, seconds: int = 60, connections: int = 64) -> dict[str,
 
 def kill_a_worker(model_dir: Path, window: int = 1) -> dict[str, float]:
     """One-second windows of load; SIGKILL one worker after the third; count failures and recovery time."""
-    with tempfile.TemporaryDirectory() as scratch, server(model_dir) as (process, url):
+    with tempfile.TemporaryDirectory() as scratch, gunicorn(model_dir) as (process, url):
         script = lua_script(Path(scratch))
-        before = [wrk(url, window, 16, script) for _ in range(3)]
+        before = [wrk(f"{url}/predict", script, window, 16) for _ in range(3)]
         normal = statistics.median(w["rps"] for w in before)
         victim = workers_of(process.pid)[0]
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         after, recovered = [], None
         while time.monotonic() - killed_at < 15:
-            after.append(wrk(url, window, 16, script))
+            after.append(wrk(f"{url}/predict", script, window, 16))
             if after[-1]["rps"] >= 0.9 * normal and recovered is None:
                 recovered = time.monotonic() - killed_at
             if recovered is not None and len(after) >= 3:
@@ -181,7 +112,7 @@ def sigterm_under_load(model_dir: Path, graceful_timeout: int = 10, in_flight: i
     the listen queue, not yet accepted, are not in flight: gunicorn closes its socket on SIGTERM.)
     """
     body = json.dumps([RECORD] * 1000).encode()
-    with server(model_dir, graceful_timeout) as (process, url):
+    with gunicorn(model_dir, GRACEFUL_TIMEOUT=str(graceful_timeout)) as (process, url):
         port = int(url.rsplit(":", 1)[1])
         head = (
             "POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

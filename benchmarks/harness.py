@@ -1,0 +1,115 @@
+"""Servers on 127.0.0.1 for the benchmarks, the reliability harness and the server tests, and load from wrk.
+
+gunicorn runs with the image's settings. Every server is started in a process group of its own and
+stopped by it (SIGTERM, then SIGKILL), so no worker outlives a run; every wrk run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORKERS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def image_env(model_dir: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment the image gives gunicorn (src/mlserve/gunicorn_conf.py), bound to 127.0.0.1:port."""
+    image = {"MODEL_DIR": str(model_dir), "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(WORKERS),
+             "THREADS": "1", "WORKER_TMP_DIR": "/dev/shm"}  # fmt: skip
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **image, **settings}
+
+
+def gunicorn_command(*app: str) -> list[str]:
+    """gunicorn with the image's configuration; an app spec given here replaces the model server."""
+    return [str(BIN / "gunicorn"), "--config", str(REPO / "src/mlserve/gunicorn_conf.py"), *app]
+
+
+@contextmanager
+def running(command: list[str], ready_url: str, env: dict[str, str], timeout: float = 90) -> Iterator[subprocess.Popen]:
+    """Start a server, yield its process once `ready_url` answers 200, stop its process group afterwards."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            _wait_until_ready(process, log, ready_url, timeout)
+            yield process
+        finally:
+            _stop(process, grace=int(env.get("GRACEFUL_TIMEOUT", "20")) + 10)
+
+
+@contextmanager
+def gunicorn(model_dir: Path, *app: str, **settings: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """The model server (or `app`) on a free port: yields its master process and its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(gunicorn_command(*app), f"{url}/ready", image_env(model_dir, port, **settings)) as process:
+        yield process, url
+
+
+def _wait_until_ready(process: subprocess.Popen, log, ready_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"{process.args[0]} exited early:\n{log.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(ready_url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{ready_url} not ready after {timeout} s")
+
+
+def _stop(process: subprocess.Popen, grace: float) -> None:
+    """SIGTERM to the whole group (a master that already left may leave children), SIGKILL after `grace` s."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wrk(url: str, script: Path, seconds: float, connections: int) -> dict:
+    """One bounded wrk run (2 threads): its rates, latencies, errors, and the lines the script printed."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency", "-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "requests": int(re.search(r"(\d+) requests in", output)[1]),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+        "p50_ms": _latency_ms(output, "50%"),
+        "p99_ms": _latency_ms(output, "99%"),
+        "non_2xx": int(non_2xx[1]) if non_2xx else 0,
+        "socket_errors": sum(map(int, sockets.groups())) if sockets else 0,
+        "unexpected": sorted(set(re.findall(r"NON-2XX (.*)", output)))[:5],
+    }
+
+
+def _latency_ms(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)\b", output).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
