@@ -54,8 +54,10 @@ class PredictionJson:
         predictions = ",".join(map(self.labels.__getitem__, labels.tolist()))
         if len(probabilities) < BATCH_ROWS:
             rows = [",".join([repr(round(p * SCALE) / SCALE) for p in row]) for row in probabilities.tolist()]
-            return f'{{"predictions":[{predictions}],"probabilities":[[{"],[".join(rows)}]],{self.closing}'
-        return f'{{"predictions":[{predictions}],"probabilities":{probability_rows_json(probabilities)},{self.closing}'
+            rows_json = f"[[{'],['.join(rows)}]]"
+        else:
+            rows_json = probability_rows_json(probabilities)
+        return f'{{"predictions":[{predictions}],"probabilities":{rows_json},{self.closing}'
 
 
 class _EncodedLabels(dict):
