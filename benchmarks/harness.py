@@ -30,11 +30,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def venv_env(**settings: str) -> dict[str, str]:
+    """This environment with the project's venv first on PATH, as after `source .venv/bin/activate`."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **settings}
+
+
 def image_env(model_dir: Path, port: int, **settings: str) -> dict[str, str]:
     """The environment the image gives gunicorn (src/mlserve/gunicorn_conf.py), bound to 127.0.0.1:port."""
     image = {"MODEL_DIR": str(model_dir), "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(WORKERS),
              "THREADS": "1", "WORKER_TMP_DIR": "/dev/shm"}  # fmt: skip
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **image, **settings}
+    return venv_env(**{**image, **settings})
 
 
 def gunicorn_command(*app: str) -> list[str]:

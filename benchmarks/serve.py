@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.harness import BIN, REPO, WORKERS, free_port, gunicorn, running, wrk
+from benchmarks.harness import BIN, REPO, WORKERS, free_port, gunicorn, running, venv_env, wrk
 from mlproject import config
 from mlserve import bundle as bundles
 from mlserve.records import rows_of, to_feeds
@@ -132,7 +132,7 @@ def main() -> int:
         model_uri = f"models:/{params.registry.model_name}@{params.registry.champion_alias}"
         mlflow_serve = [str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
                         "-w", str(WORKERS), "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
-        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        env = venv_env()
         env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}")
         with running(mlflow_serve, f"http://127.0.0.1:{port}/ping", env):
             invocations = f"http://127.0.0.1:{port}/invocations"
