@@ -1,119 +1,97 @@
-"""Shared fixtures: the project's data in memory, and scratch copies of the project for end-to-end runs."""
+"""Fixtures only: the active project's schema and params with synthetic data, the penguins example's real
+data and model (what the serving tests use, whichever example is active), and scratch copies for end-to-end runs.
+
+Tests marked `penguins` are about the default example; they are skipped when another is the active project.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-import yaml
 
-from mlproject import config, export, files
-from mlproject.dataset import SCHEMA, load_raw
+from mlproject import config, dataset
 from mlproject.prepare import split
 from mlproject.schema import clean
 from mlproject.train import fit
-
-REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="session")
-def penguins():
-    return load_raw()
-
-
-@pytest.fixture(scope="session")
-def splits(penguins):
-    return split(clean(penguins, SCHEMA), SCHEMA, test_size=0.2, seed=42)
+from tests.helpers import (
+    DEFAULT_EXAMPLE,
+    REPO,
+    Project,
+    active_example,
+    copy_project,
+    penguins_example,
+    synthetic_frame,
+    write_bundle,
+)
 
 
-def project_env(**overrides: str) -> dict[str, str]:
-    """The environment a user has after `source .venv/bin/activate`, with no team tracking server."""
-    env = {k: v for k, v in os.environ.items() if k != config.TRACKING_URI_VARIABLE}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = "test"
-    env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "test@localhost"
-    env.update(overrides)
-    return env
+def pytest_collection_modifyitems(config, items):
+    if active_example() == DEFAULT_EXAMPLE:
+        return
+    skip = pytest.mark.skip(reason="about the penguins example, which is not the active project")
+    for item in items:
+        if "penguins" in item.keywords:
+            item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def fitted(splits):
-    train, _ = splits
-    return fit(train, config.Params())
-
-
-def write_bundle(directory: Path, fitted, test, group: bool = True) -> Path:
-    """What the export stage writes (model.onnx, manifest.json), for a model fitted in the tests."""
-    onnx_model, feeds = export.convert(fitted, SCHEMA, group=group)
-    checked = export.parity(fitted, onnx_model, feeds, test, SCHEMA)
-    version = SimpleNamespace(name="penguins-classifier", version="7", run_id="run-7")
-    files.write_bytes(directory / export.MODEL_FILENAME, onnx_model)
-    files.write_json(
-        directory / "manifest.json", export.manifest(version, "abc123", fitted, onnx_model, feeds, checked, SCHEMA)
-    )
-    return directory
+# The active project: whatever dataset.py, features.py and params.yaml say now.
 
 
 @pytest.fixture(scope="session")
-def bundle_dir(tmp_path_factory, fitted, splits):
-    return write_bundle(tmp_path_factory.mktemp("bundle"), fitted, splits[1])
+def schema():
+    return dataset.SCHEMA
 
 
-@dataclass
-class Project:
-    """A scratch copy of the project (its git-tracked files, committed in a new repository)."""
-
-    root: Path
-
-    def run(self, *command: str, check: bool = True, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            command, cwd=self.root, env=project_env(**env), capture_output=True, text=True, timeout=timeout
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def lock(self) -> dict:
-        return yaml.safe_load((self.root / "dvc.lock").read_text())
-
-    def out_md5s(self, stages: tuple[str, ...] = ("load_data", "prepare", "train", "evaluate")) -> dict[str, str]:
-        lock = self.lock()["stages"]
-        return {out["path"]: out["md5"] for stage in stages for out in lock[stage]["outs"]}
-
-    def set_param(self, dotted: str, value: object) -> None:
-        path = self.root / "params.yaml"
-        document = yaml.safe_load(path.read_text())
-        *parents, leaf = dotted.split(".")
-        node = document
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
-
-    def snapshot(self, *relative: str) -> dict[str, bytes]:
-        return {name: (self.root / name).read_bytes() for name in relative}
+@pytest.fixture(scope="session")
+def params():
+    return config.load_params(REPO / "params.yaml")
 
 
-def copy_project(destination: Path) -> Project:
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
-    for name in filter(None, tracked.stdout.split("\0")):
-        source = REPO / name
-        if source.is_file():
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    project = Project(destination)
-    project.run("git", "init", "-q", "-b", "main")
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-q", "-m", "scratch copy")
-    return project
+@pytest.fixture(scope="session")
+def synthetic(schema):
+    return synthetic_frame(schema, rows=240, seed=1)
+
+
+@pytest.fixture(scope="session")
+def synthetic_splits(synthetic, schema, params):
+    return split(clean(synthetic, schema), schema, params.data.test_size, params.seed)
+
+
+@pytest.fixture(scope="session")
+def synthetic_model(synthetic_splits, params, schema):
+    return fit(synthetic_splits[0], params, schema)
+
+
+# The penguins example: real data and a real model, for tests of the server and of penguins' own facts.
+
+
+@pytest.fixture(scope="session")
+def penguins_schema():
+    return penguins_example().SCHEMA
+
+
+@pytest.fixture(scope="session")
+def penguins(penguins_schema):
+    return penguins_example().load_raw()
+
+
+@pytest.fixture(scope="session")
+def splits(penguins, penguins_schema):
+    return split(clean(penguins, penguins_schema), penguins_schema, test_size=0.2, seed=42)
+
+
+@pytest.fixture(scope="session")
+def fitted(splits, penguins_schema):
+    return fit(splits[0], config.Params(), penguins_schema)
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory, fitted, splits, penguins_schema):
+    return write_bundle(tmp_path_factory.mktemp("bundle"), fitted, splits[1], penguins_schema)
+
+
+# Scratch copies of the project.
 
 
 @pytest.fixture(scope="session")

@@ -2,23 +2,25 @@
 
 Every stage runs from the project root (DVC's working directory), so paths are relative to it.
 `params.yaml` is parsed once into frozen pydantic models that reject unknown keys, wrong types and
-out-of-range values, and the error names the offending key before any work is done.
+out-of-range values; the model's estimators are checked by scikit-learn's own parameter validation
+(`mlproject.estimators`). Every error names the offending key before any work is done.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlproject.stage import StageError
 
 PARAMS_FILE = Path("params.yaml")
+PARAMS_SCHEMA_FILE = Path("params.schema.json")
 
-RAW_DATA = Path("data/raw/penguins.csv")
+RAW_DATA = Path("data/raw/dataset.csv")
 PROCESSED_DIR = Path("data/processed")
 TRAIN_DATA = PROCESSED_DIR / "train.csv"
 TEST_DATA = PROCESSED_DIR / "test.csv"
@@ -29,13 +31,19 @@ MODEL_FILE = MODELS_DIR / "model.skops"
 REPORTS_DIR = Path("reports")
 METRICS_FILE = REPORTS_DIR / "metrics.json"
 PLOTS_DIR = REPORTS_DIR / "plots"
-CONFUSION_FILE = PLOTS_DIR / "confusion.csv"
-ROC_FILE = PLOTS_DIR / "roc.csv"
 REGISTRATION_FILE = REPORTS_DIR / "registration.json"
 SERVING_DIR = MODELS_DIR / "serving"
 
 LOCK_FILE = Path("requirements.txt")
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
+
+Task = Literal["classification", "regression"]
+
+# The metrics `evaluate` writes for each task, and which way is better: the gate may name any of them.
+METRICS: dict[str, dict[str, Literal["higher", "lower"]]] = {
+    "classification": {"accuracy": "higher", "macro_f1": "higher", "log_loss": "lower", "roc_auc": "higher"},
+    "regression": {"r2": "higher", "rmse": "lower", "mae": "lower"},
+}
 
 
 class ParamsError(StageError, ValueError):
@@ -47,70 +55,127 @@ class _Strict(BaseModel):
 
 
 class DataParams(_Strict):
-    test_size: Annotated[float, Field(gt=0.05, lt=0.5)] = 0.2
+    test_size: Annotated[float, Field(gt=0.05, lt=0.5, description="share of rows held out for evaluation")] = 0.2
 
 
-class RandomForestParams(_Strict):
-    n_estimators: Annotated[int, Field(ge=1, le=2000)] = 100
-    max_depth: Annotated[int, Field(ge=1, le=100)] | None = None
-    min_samples_leaf: Annotated[int, Field(ge=1, le=1000)] = 1
-
-
-class LogisticRegressionParams(_Strict):
-    C: Annotated[float, Field(gt=0, le=1e6)] = 1.0
-    max_iter: Annotated[int, Field(ge=10, le=100_000)] = 1000
-
-
-class TrainParams(_Strict):
-    classifier: Literal["random_forest", "logistic_regression"] = "random_forest"
-    random_forest: RandomForestParams = RandomForestParams()
-    logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
+class FeatureParams(_Strict):
     numeric_imputation: Literal["mean", "median"] = "median"
-    n_jobs: Annotated[int, Field(ge=1, le=64)] = 1
+    scale_numbers: bool = Field(
+        False, description="standardise numbers (linear models, SVMs, k-NN need it; trees do not)"
+    )
 
 
-class QualityGate(_Strict):
-    min_macro_f1: Annotated[float, Field(ge=0, le=1)] = 0.9
+class StepParams(_Strict):
+    estimator: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="a scikit-learn class (RandomForestClassifier or sklearn.ensemble.RandomForestClassifier), "
+            "or a class of features.py",
+        ),
+    ]
+    params: dict[str, Any] = Field(default_factory=dict, description="its hyperparameters, as scikit-learn names them")
+
+
+def _default_steps() -> dict[str, StepParams]:
+    return {"classify": StepParams(estimator="sklearn.ensemble.RandomForestClassifier")}
+
+
+class ModelParams(_Strict):
+    steps: Annotated[
+        dict[str, StepParams],
+        Field(min_length=1, description="the steps after the feature preprocessing, in order; the last one predicts"),
+    ] = Field(default_factory=_default_steps)
+    n_jobs: Annotated[int, Field(ge=1, le=64, description="fixed, so runs compare in time as well as in bytes")] = 1
+
+
+class GateParams(_Strict):
+    metric: str = Field("macro_f1", description="a metric evaluate writes for the task")
+    min: float | None = Field(0.9, description="the metric must be at least this (for metrics where higher is better)")
+    max: float | None = Field(None, description="the metric must be at most this (for metrics where lower is better)")
 
 
 class RegistryParams(_Strict):
-    experiment_name: Annotated[str, Field(min_length=1, max_length=200)] = "penguins"
-    model_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")] = "penguins-classifier"
+    experiment_name: Annotated[str, Field(min_length=1, max_length=200)] = "default"
+    model_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")] = "model"
     champion_alias: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] = "champion"
-    quality_gate: QualityGate = QualityGate()
+    gate: GateParams = GateParams()
+
+
+class Tolerance(_Strict):
+    """ONNX and scikit-learn agree when |onnx - sklearn| <= absolute + relative * |sklearn| (numpy's isclose)."""
+
+    absolute: Annotated[float, Field(ge=0, le=1)] = 1e-5
+    relative: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class ExportParams(_Strict):
+    tolerance: Tolerance = Tolerance()
 
 
 class Params(_Strict):
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="every random_state derives from this one number")] = (
+        42
+    )
+    task: Task = "classification"
     data: DataParams = DataParams()
-    train: TrainParams = TrainParams()
+    features: FeatureParams = FeatureParams()
+    model: ModelParams = ModelParams()
     registry: RegistryParams = RegistryParams()
+    export: ExportParams = ExportParams()
+
+    @model_validator(mode="after")
+    def _gate_fits_the_task(self) -> Params:
+        gate, metrics = self.registry.gate, METRICS[self.task]
+        if gate.metric not in metrics:
+            raise ValueError(
+                f"registry.gate.metric: {gate.metric!r} is not a {self.task} metric; one of {', '.join(metrics)}"
+            )
+        if (gate.min is None) == (gate.max is None):
+            raise ValueError("registry.gate: give exactly one of min and max")
+        wanted = "min" if metrics[gate.metric] == "higher" else "max"
+        if getattr(gate, wanted) is None:
+            raise ValueError(f"registry.gate: {gate.metric} is better when {metrics[gate.metric]}: give {wanted}")
+        return self
 
 
 def describe_validation_error(error: ValidationError, source: str) -> str:
-    """One line per problem, each naming the dotted key, e.g. `train.random_forest.n_estimators`."""
+    """One line per problem, each naming the dotted key, e.g. `model.steps.classify.estimator`."""
     lines = [f"{source} is invalid:"]
     for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        key = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = "unknown key"
+        elif problem["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
         elif problem["type"] != "missing":
             message += f" (got {problem['input']!r})"
-        lines.append(f"  {key}: {message}")
+        lines.append(f"  {key}: {message}" if key else f"  {message}")
     return "\n".join(lines)
 
 
 def parse_params(raw: object, source: str = "params.yaml") -> Params:
-    """Turn the YAML document into typed parameters, or raise ParamsError naming each bad key."""
+    """Turn the YAML document into typed parameters, or raise ParamsError naming each bad key.
+
+    The model's steps are then built once with scikit-learn, whose own validation names a wrong
+    hyperparameter, type or range.
+    """
+    from mlproject.estimators import EstimatorError, check_steps
+
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ParamsError(f"{source} must be a mapping of keys to values, not {type(raw).__name__}")
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as error:
         raise ParamsError(describe_validation_error(error, source)) from None
+    try:
+        check_steps(params)
+    except EstimatorError as error:
+        raise ParamsError(f"{source} is invalid:\n  {error}") from None
+    return params
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:
@@ -125,12 +190,19 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     return parse_params(raw, str(path))
 
 
+def params_json_schema() -> dict:
+    """The JSON Schema of params.yaml, for editors (the `yaml-language-server` line at its top)."""
+    schema = Params.model_json_schema()
+    schema["title"] = "params.yaml"
+    return schema
+
+
 def flatten(mapping: dict, prefix: str = "") -> dict[str, object]:
-    """`{"train": {"n_jobs": 1}}` -> `{"train.n_jobs": 1}`, the way DVC and MLflow name parameters."""
+    """`{"model": {"n_jobs": 1}}` -> `{"model.n_jobs": 1}`, the way DVC and MLflow name parameters."""
     flat: dict[str, object] = {}
     for key, value in mapping.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             flat.update(flatten(value, f"{name}."))
         else:
             flat[name] = value

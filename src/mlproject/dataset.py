@@ -2,10 +2,11 @@
 
 To use your own data, change two things in this file:
 1. `SCHEMA`: your feature columns (numbers with their ranges, categories with their allowed values),
-   your label column and its classes, and the fewest rows you accept.
+   your target column (a CategoricalColumn of its classes for classification, a NumericColumn with
+   its range for regression; `task` in params.yaml says the same), and the fewest rows you accept.
 2. `load_raw()`: return your raw table as a DataFrame (read a file tracked with `dvc add`, a query
    result, ...). If your raw file is already tracked by DVC (`dvc add data/raw/yours.csv` or
-   `dvc import-url`), delete this stage from dvc.yaml and point `config.RAW_DATA` at the file.
+   `dvc import-url`) at data/raw/dataset.csv, delete this stage from dvc.yaml.
 
 The default is the Palmer penguins data (CC0), shipped inside the `palmerpenguins` package, so a fresh
 clone reproduces with no network and no DVC remote.
@@ -30,8 +31,7 @@ SCHEMA = DatasetSchema(
         CategoricalColumn("island", categories=("Biscoe", "Dream", "Torgersen"), nullable=False),
         CategoricalColumn("sex", categories=("female", "male")),
     ),
-    label="species",
-    classes=("Adelie", "Chinstrap", "Gentoo"),
+    target=CategoricalColumn("species", categories=("Adelie", "Chinstrap", "Gentoo")),
     min_rows=100,
     ignored_columns=("year",),
 )

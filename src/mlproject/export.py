@@ -1,74 +1,139 @@
 """Stage `export`: turn the registry's champion into the serving bundle in models/serving/.
 
-The bundle is an ONNX model (loading it runs no code) and a JSON manifest that says what it is and how
-to feed it. Before anything is written, the ONNX model must agree with the scikit-learn pipeline on the
-whole test split: the same labels, probabilities within 1e-5. Otherwise the stage fails and the
-previous bundle stays.
+The bundle is an ONNX model (loading it runs no code) and its manifest (`mlserve.manifest`, the one
+definition the server reads too). Before anything is written, the ONNX model must agree with the
+scikit-learn pipeline on the whole test split: the same labels, and probabilities or predictions within
+`export.tolerance` of params.yaml. Otherwise the stage fails and the previous bundle stays.
+Your own transformers are converted with the converters features.py gives them in ONNX_CONVERTERS.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 
 import numpy as np
+import onnx
 import onnxruntime
 import pandas as pd
-from skl2onnx import to_onnx
+from skl2onnx import to_onnx, update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
 from sklearn.pipeline import Pipeline
 
-from mlproject import config, files, stage
+from mlproject import config, features, files, stage
 from mlproject.dataset import SCHEMA
-from mlproject.features import model_input
+from mlproject.features import model_input, target
 from mlproject.onnx_graph import group_inputs, one_feed_per_column
-from mlproject.register import quiet_mlflow
-from mlproject.schema import DatasetSchema
+from mlproject.schema import CategoricalColumn, DatasetSchema
+from mlproject.tracking import champion_version, client, mlflow_errors
+from mlserve import manifest as contract
 
-PROBABILITY_TOLERANCE = 1e-5
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 MODEL_FILENAME = "model.onnx"
+REGRESSION_OUTPUT = "predictions"
 
 
 class ExportError(stage.StageError, RuntimeError):
     """The champion cannot be exported faithfully; the message says why."""
 
 
-def convert(model: Pipeline, schema: DatasetSchema, group: bool = True) -> tuple[bytes, list[dict]]:
-    """The ONNX model and its feeds ([{"name", "columns"}], in input order); outputs `label` and a plain
-    `probabilities` matrix (no ZipMap).
+def register_converters() -> None:
+    for cls, (shape_calculator, converter) in features.ONNX_CONVERTERS.items():
+        update_registered_converter(cls, f"mlproject_{cls.__name__}", shape_calculator, converter)
 
-    skl2onnx converts with one input per column ([N, 1] float for numbers, string for categories);
-    `group` then regroups them into a numbers and a categories tensor where the graph allows.
-    """
+
+def to_onnx_model(model: Pipeline, schema: DatasetSchema, task: str) -> onnx.ModelProto:
+    """skl2onnx's graph: one [N, 1] input per column, plain outputs (no ZipMap); its failures in one line."""
+    register_converters()
     inputs = [
         (name, FloatTensorType([None, 1]) if name in schema.numeric else StringTensorType([None, 1]))
         for name in schema.feature_names
     ]
-    options = {id(model.steps[-1][1]): {"zipmap": False}}
-    onnx_model = to_onnx(model, initial_types=inputs, options=options, target_opset=TARGET_OPSET)
-    if group:
-        feeds = group_inputs(onnx_model, list(schema.numeric), list(schema.categorical))
+    if task == "classification":
+        options, final_types = {id(model.steps[-1][1]): {"zipmap": False}}, None
     else:
-        feeds = one_feed_per_column(schema.feature_names)
-    return onnx_model.SerializeToString(), feeds
-
-
-def onnx_feeds(frame: pd.DataFrame, feeds: list[dict], schema: DatasetSchema) -> dict[str, np.ndarray]:
-    features = model_input(frame, schema)
-    return {
-        feed["name"]: features[feed["columns"]].to_numpy(
-            dtype=np.float32 if feed["columns"][0] in schema.numeric else object
+        options, final_types = {}, [(REGRESSION_OUTPUT, FloatTensorType([None, 1]))]
+    try:
+        return to_onnx(
+            model, initial_types=inputs, options=options, target_opset=TARGET_OPSET, final_types=final_types
         )
+    except (MissingShapeCalculator, MissingConverter) as error:
+        named = re.search(r"<class '([^']+)'>", str(error))
+        what = named.group(1) if named else "a step of the model"
+        raise ExportError(
+            f"{what} has no ONNX converter: give it a shape calculator and a converter in ONNX_CONVERTERS "
+            "of src/mlproject/features.py (README: Custom transformers)"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - skl2onnx raises many types for what it cannot convert
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ExportError(f"skl2onnx cannot convert the model: {first}") from None
+
+
+def convert(
+    model: Pipeline, schema: DatasetSchema, task: str, group: bool = True
+) -> tuple[bytes, list[contract.Feed], list[str]]:
+    """The ONNX model, its feeds (inputs under ONNX's names, carrying the user's columns) and its outputs.
+
+    skl2onnx renames columns that are not valid ONNX names (`a/b` -> `a_b`); the feeds keep the user's
+    names. `group` regroups the inputs into a numbers and a categories tensor where the graph allows.
+    """
+    onnx_model = to_onnx_model(model, schema, task)
+    graph = onnx_model.graph
+    onnx_name = {column: value.name for column, value in zip(schema.feature_names, graph.input, strict=True)}
+    column_of = {name: column for column, name in onnx_name.items()}
+    if group:
+        grouped = group_inputs(
+            onnx_model, [onnx_name[c] for c in schema.numeric], [onnx_name[c] for c in schema.categorical]
+        )
+    else:
+        grouped = one_feed_per_column([onnx_name[c] for c in schema.feature_names])
+    feeds = [
+        contract.Feed(name=feed["name"], columns=[column_of[c] for c in feed["columns"]]) for feed in grouped
+    ]
+    return onnx_model.SerializeToString(), feeds, [output.name for output in graph.output]
+
+
+def onnx_feeds(frame: pd.DataFrame, feeds: list[contract.Feed], schema: DatasetSchema) -> dict[str, np.ndarray]:
+    inputs = model_input(frame, schema)
+    return {
+        feed.name: inputs[feed.columns].to_numpy(dtype=np.float32 if feed.columns[0] in schema.numeric else object)
         for feed in feeds
     }
 
 
-def parity(model: Pipeline, onnx_model: bytes, feeds: list[dict], test: pd.DataFrame, schema: DatasetSchema) -> dict:
+def _largest_difference(onnx_values: np.ndarray, sklearn_values: np.ndarray, tolerance: config.Tolerance) -> tuple:
+    """The largest absolute difference, and the first row beyond the tolerance (None if there is none)."""
+    difference = np.abs(onnx_values.astype(np.float64) - sklearn_values)
+    allowed = tolerance.absolute + tolerance.relative * np.abs(sklearn_values)
+    beyond = np.flatnonzero((difference > allowed).reshape(len(difference), -1).any(axis=1))
+    return float(difference.max(initial=0.0)), (int(beyond[0]) if beyond.size else None)
+
+
+def parity(
+    model: Pipeline,
+    onnx_model: bytes,
+    feeds: list[contract.Feed],
+    outputs: list[str],
+    test: pd.DataFrame,
+    schema: DatasetSchema,
+    tolerance: config.Tolerance,
+) -> contract.Parity:
     """Compare both models on every test row; raise ExportError naming the first disagreement."""
     session = onnxruntime.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])
-    onnx_labels, onnx_probabilities = session.run(["label", "probabilities"], onnx_feeds(test, feeds, schema))
+    results = session.run(outputs, onnx_feeds(test, feeds, schema))
     features = model_input(test, schema)
+    bound = f"tolerance {tolerance.absolute:.0e} + {tolerance.relative:.0e} x |value|"
+    if schema.task == "regression":
+        predicted = model.predict(features).astype(np.float64)
+        largest, row = _largest_difference(results[0].reshape(predicted.shape), predicted, tolerance)
+        if row is not None:
+            raise ExportError(
+                f"ONNX predictions differ from scikit-learn's by up to {largest:.2e} ({bound}; first: row {row + 1})"
+            )
+        return contract.Parity(rows=len(test), max_difference=largest)
+    onnx_labels, onnx_probabilities = results
     labels, probabilities = model.predict(features), model.predict_proba(features)
     mismatched = np.flatnonzero(onnx_labels.astype(str) != labels.astype(str))
     if mismatched.size:
@@ -77,58 +142,69 @@ def parity(model: Pipeline, onnx_model: bytes, feeds: list[dict], test: pd.DataF
             f"ONNX and scikit-learn disagree on {mismatched.size} of {len(test)} test rows' labels "
             f"(first: row {row + 1}, {onnx_labels[row]!r} vs {labels[row]!r})"
         )
-    difference = float(np.abs(onnx_probabilities - probabilities).max())
-    if difference > PROBABILITY_TOLERANCE:
+    largest, row = _largest_difference(onnx_probabilities, probabilities, tolerance)
+    if row is not None:
         raise ExportError(
-            f"ONNX probabilities differ from scikit-learn's by up to {difference:.2e} on the test split "
-            f"(tolerance {PROBABILITY_TOLERANCE:.0e})"
+            f"ONNX probabilities differ from scikit-learn's by up to {largest:.2e} on the test split ({bound})"
         )
-    return {"rows": len(test), "labels_equal": True, "max_probability_difference": difference}
+    return contract.Parity(rows=len(test), max_difference=largest, labels_equal=True)
 
 
-def manifest(
+def input_columns(schema: DatasetSchema) -> list[contract.InputColumn]:
+    return [
+        contract.InputColumn(column.name, "category", column.nullable, categories=list(map(str, column.categories)))
+        if isinstance(column, CategoricalColumn)
+        else contract.InputColumn(column.name, "number", column.nullable, minimum=column.minimum, maximum=column.maximum)
+        for column in schema.features
+    ]
+
+
+def build_manifest(
     version,
     git_commit: str,
     model: Pipeline,
-    onnx_model: bytes,
-    feeds: list[dict],
-    checked: dict,
+    converted: tuple[bytes, list[contract.Feed], list[str]],
+    checked: contract.Parity,
     schema: DatasetSchema,
-) -> dict:
-    return {
-        "model_name": version.name,
-        "model_version": int(version.version),
-        "run_id": version.run_id,
-        "git_commit": git_commit,
-        "label": schema.label,
-        "classes": [str(c) for c in model.classes_],
-        "inputs": schema.describe(),
-        "feeds": feeds,
-        "model_file": MODEL_FILENAME,
-        "model_sha256": hashlib.sha256(onnx_model).hexdigest(),
-        "onnx_opset": TARGET_OPSET,
-        "parity": checked,
-    }
+    tolerance: config.Tolerance,
+) -> contract.Manifest:
+    onnx_model, feeds, outputs = converted
+    classes = [c.item() if isinstance(c, np.generic) else c for c in model.classes_] if schema.task == "classification" else None
+    return contract.Manifest(
+        format_version=contract.FORMAT_VERSION,
+        task=schema.task,
+        model_name=version.name,
+        model_version=int(version.version),
+        run_id=version.run_id,
+        git_commit=git_commit,
+        target=schema.label,
+        classes=classes,
+        inputs=input_columns(schema),
+        feeds=feeds,
+        outputs=outputs,
+        model_file=MODEL_FILENAME,
+        model_sha256=hashlib.sha256(onnx_model).hexdigest(),
+        onnx_opset=TARGET_OPSET,
+        tolerance=contract.Tolerance(absolute=tolerance.absolute, relative=tolerance.relative),
+        parity=checked,
+    )
 
 
 def champion(params: config.RegistryParams, schema: DatasetSchema):
     """The champion's model version, the commit it was trained at, and its scikit-learn pipeline."""
     import mlflow
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
-    quiet_mlflow()
-    mlflow.set_tracking_uri(config.tracking_uri())
-    client = MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(params.model_name, params.champion_alias)
-    except MlflowException:
-        raise ExportError(
-            f"model '{params.model_name}' has no '{params.champion_alias}' version yet: nothing passed the quality gate"
-        ) from None
-    git_commit = client.get_run(version.run_id).data.tags.get("git_commit", "unknown")
-    model = mlflow.sklearn.load_model(f"models:/{params.model_name}/{version.version}")
-    expected = list(model.feature_names_in_)
+    with mlflow_errors("loading the champion"):
+        mlflow_client = client()
+        version = champion_version(mlflow_client, params)
+        if version is None:
+            raise ExportError(
+                f"model '{params.model_name}' has no '{params.champion_alias}' version yet: "
+                "nothing passed the quality gate"
+            )
+        git_commit = mlflow_client.get_run(version.run_id).data.tags.get("git_commit", "unknown")
+        model = mlflow.sklearn.load_model(f"models:/{params.model_name}/{version.version}")
+    expected = list(getattr(model, "feature_names_in_", []))
     if expected != schema.feature_names:
         raise ExportError(f"the champion expects columns {expected}, the schema declares {schema.feature_names}")
     return version, git_commit, model
@@ -136,17 +212,17 @@ def champion(params: config.RegistryParams, schema: DatasetSchema):
 
 def write_bundle() -> str:
     params = config.load_params()
+    SCHEMA.require_task(params.task)
+    tolerance = params.export.tolerance
     version, git_commit, model = champion(params.registry, SCHEMA)
-    onnx_model, feeds = convert(model, SCHEMA)
-    checked = parity(model, onnx_model, feeds, pd.read_csv(config.TEST_DATA), SCHEMA)
-    files.write_bytes(config.SERVING_DIR / MODEL_FILENAME, onnx_model)  # the manifest last: it vouches for it
-    files.write_json(
-        config.SERVING_DIR / "manifest.json", manifest(version, git_commit, model, onnx_model, feeds, checked, SCHEMA)
-    )
-    difference = checked["max_probability_difference"]
+    converted = convert(model, SCHEMA, params.task)
+    checked = parity(model, *converted, pd.read_csv(config.TEST_DATA), SCHEMA, tolerance)
+    document = build_manifest(version, git_commit, model, converted, checked, SCHEMA, tolerance)
+    files.write_bytes(config.SERVING_DIR / MODEL_FILENAME, converted[0])  # the manifest last: it vouches for it
+    files.write_json(config.SERVING_DIR / contract.MANIFEST_FILE, contract.encode(document))
     return (
         f"{version.name} version {version.version} -> {config.SERVING_DIR}/ "
-        f"(parity on {checked['rows']} rows, max probability difference {difference:.1e})"
+        f"(parity on {checked.rows} rows, max difference {checked.max_difference:.1e})"
     )
 
 

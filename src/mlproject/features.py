@@ -1,13 +1,19 @@
-"""Feature preprocessing: what turns a schema's columns into numbers a classifier can use.
+"""Feature code: what turns the schema's columns into numbers an estimator can use. THE place for your own.
 
-Numbers: missing values are imputed (mean or median, learnt on the training split).
-Categories: a missing value is written as the empty string (`model_input`) and one-hot encoded as a
-category of its own, so "sex unknown" is information the model can use; a category never seen in
-training encodes as all zeros. Strings throughout keep the pipeline convertible to ONNX, which cannot
-handle NaN in a string column, and the serving graph small.
+Numbers: missing values are imputed (mean or median, learnt on the training split), and standardised if
+`features.scale_numbers` says so. Categories: a missing value is written as the empty string
+(`model_input`) and one-hot encoded as a category of its own, so "sex unknown" is information the model
+can use; a category never seen in training encodes as all zeros. Strings throughout keep the pipeline
+convertible to ONNX, which cannot handle NaN in a string column.
+
+Your own transformers go in this module too (the README's "Custom transformers" shows one). A class
+defined here is trusted when the model is loaded (skops), may be named as a step in params.yaml, and is
+exported to ONNX with the shape calculator and converter that `ONNX_CONVERTERS` gives it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -16,9 +22,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mlproject.config import FeatureParams
 from mlproject.schema import DatasetSchema
 
 MISSING_CATEGORY = ""
+
+# Your transformer class -> (its skl2onnx shape calculator, its skl2onnx converter).
+ONNX_CONVERTERS: dict[type, tuple[Callable, Callable]] = {}
 
 
 def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
@@ -33,21 +43,22 @@ def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index)
 
 
-def labels(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
-    return frame[schema.label].astype(str).to_numpy()
+def target(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
+    """The target as it is: classes keep their type (strings or integers), a numeric target stays numeric."""
+    return frame[schema.label].to_numpy()
 
 
-def build_preprocessor(schema: DatasetSchema, numeric_imputation: str, scale: bool) -> ColumnTransformer:
-    """Impute numbers and one-hot encode categories; standardise numbers only for models that need it.
+def build_preprocessor(schema: DatasetSchema, params: FeatureParams) -> ColumnTransformer:
+    """Impute (and optionally standardise) numbers, one-hot encode categories.
 
     Trees split on thresholds, so scaling cannot change them; leaving it out keeps the ONNX model's
     float32 arithmetic on the very values scikit-learn's trees compare, and the two agree exactly.
     """
-    numeric_steps = [("impute", SimpleImputer(strategy=numeric_imputation))]
-    if scale:
+    numeric_steps = [("impute", SimpleImputer(strategy=params.numeric_imputation))]
+    if params.scale_numbers:
         numeric_steps.append(("scale", StandardScaler()))
-    categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-    return ColumnTransformer(
-        [("numeric", Pipeline(numeric_steps), schema.numeric), ("categorical", categorical, schema.categorical)],
-        verbose_feature_names_out=False,
-    )
+    branches = [
+        ("numeric", Pipeline(numeric_steps), schema.numeric),
+        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), schema.categorical),
+    ]
+    return ColumnTransformer([branch for branch in branches if branch[2]], verbose_feature_names_out=False)

@@ -1,4 +1,4 @@
-"""Stage `prepare`: check the raw data against its schema, clean it, and write a seeded stratified split."""
+"""Stage `prepare`: check the raw data against its schema, clean it, and write a seeded train/test split."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from mlproject.schema import DatasetSchema, SchemaError, check, clean
 
 
 def split(frame: pd.DataFrame, schema: DatasetSchema, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A train/test split that keeps each class's share, the same for the same seed on any machine."""
+    """A seeded train/test split, the same on any machine; for classification it keeps each class's share."""
+    if schema.task == "regression":
+        train, test = train_test_split(frame, test_size=test_size, random_state=seed)
+        return train.reset_index(drop=True), test.reset_index(drop=True)
     counts = frame[schema.label].value_counts()
     too_rare = counts[counts < 2]
     if not too_rare.empty:
@@ -26,6 +29,7 @@ def split(frame: pd.DataFrame, schema: DatasetSchema, test_size: float, seed: in
 
 
 def run(params: config.Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    SCHEMA.require_task(params.task)
     try:
         raw = pd.read_csv(config.RAW_DATA)
     except pd.errors.EmptyDataError:

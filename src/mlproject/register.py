@@ -1,58 +1,33 @@
-"""Stage `register`: log the run to MLflow, register the model, and move the champion alias past the gate.
+"""Stage `register`: log the run to MLflow, and register the model past the quality gate.
 
-The alias moves only when the new version passes the quality gate of params.yaml AND is not worse than
-the current champion re-scored on the same test split; otherwise the version stays registered without
-the alias, and the stage says why in one line.
+The gate of params.yaml names a metric and its bound. Everything is decided before the registry is
+touched: a model below the gate is logged in its run but never becomes a model version; one past the
+gate becomes a version, and the champion alias moves to it only if it is not worse than the current
+champion re-scored on the same test split. The stage says why in one line.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
 import re
 import subprocess
 import sys
 import warnings
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
+import mlproject
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
-from mlproject.evaluate import evaluate
 from mlproject.features import model_input
-from mlproject.train import TRUSTED_TYPES, load_model
+from mlproject.metrics import AliasDecision, decide_alias, score
+from mlproject.model_io import load_model, trusted_types_of
+from mlproject.tracking import TrackingError, champion_version, client, ensure_experiment, mlflow_errors
 
-ARTIFACTS = (config.METRICS_FILE, config.CONFUSION_FILE, config.ROC_FILE)
 TRACKED_FILES = (config.RAW_DATA, config.TRAIN_DATA, config.TEST_DATA, config.MODEL_FILE)
 MODEL_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
-
-
-@dataclass(frozen=True)
-class AliasDecision:
-    move: bool
-    reason: str
-
-
-def decide_alias(candidate_f1: float, min_macro_f1: float, champion_f1: float | None, alias: str) -> AliasDecision:
-    """The champion rule, on numbers only: pass the gate, and be no worse than the current champion."""
-    if candidate_f1 < min_macro_f1:
-        return AliasDecision(False, f"macro F1 {candidate_f1:.4f} is below the quality gate {min_macro_f1:.4f}")
-    if champion_f1 is not None and candidate_f1 < champion_f1:
-        return AliasDecision(
-            False,
-            f"macro F1 {candidate_f1:.4f} is worse than the current {alias}'s {champion_f1:.4f} on this test split",
-        )
-    if champion_f1 is None:
-        return AliasDecision(
-            True, f"macro F1 {candidate_f1:.4f} passes the gate {min_macro_f1:.4f}; no {alias} to compare with"
-        )
-    return AliasDecision(
-        True, f"macro F1 {candidate_f1:.4f} passes the gate {min_macro_f1:.4f} and matches or beats {champion_f1:.4f}"
-    )
 
 
 def metric_name(key: str) -> str:
@@ -82,62 +57,37 @@ def lineage_tags() -> dict[str, str]:
     return tags
 
 
-def quiet_mlflow() -> None:
-    """The store's schema migrations log a page of INFO lines on first use; keep the stage's output readable."""
-    for name in ("alembic", "mlflow"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def ensure_experiment(client, name: str) -> str:
-    """The experiment's id; a new one on the embedded store keeps its artifacts in the project's mlruns/."""
-    existing = client.get_experiment_by_name(name)
-    if existing is not None:
-        return existing.experiment_id
-    location = None if config.TRACKING_URI_VARIABLE in os.environ else (config.project_root() / "mlruns").as_uri()
-    return client.create_experiment(name, artifact_location=location)
-
-
-def champion_f1(client, params: config.RegistryParams, test: pd.DataFrame) -> tuple[int | None, float | None]:
-    """The current champion's version and its macro F1 re-scored on this test split (None when there is none)."""
+def champion_score(mlflow_client, params: config.Params, test: pd.DataFrame) -> tuple[int | None, float | None]:
+    """The current champion's version and its gate metric re-scored on this test split (None when there is none)."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
-    try:
-        version = client.get_model_version_by_alias(params.model_name, params.champion_alias)
-    except MlflowException:
+    registry = params.registry
+    version = champion_version(mlflow_client, registry)
+    if version is None:
         return None, None
-    uri = f"models:/{params.model_name}@{params.champion_alias}"
     try:
-        champion = mlflow.sklearn.load_model(uri)  # skops, with the trusted types it was logged with
-        return int(version.version), evaluate(champion, test, SCHEMA)[0]["macro_f1"]
-    except Exception as error:  # noqa: BLE001 - a champion of another schema or library cannot be compared
-        print(f"register: the current {params.champion_alias} cannot score this test split ({error}); ignoring it")
+        champion = mlflow.sklearn.load_model(f"models:/{registry.model_name}/{version.version}")
+        return int(version.version), score(champion, test, SCHEMA)[0][registry.gate.metric]
+    except Exception as error:  # noqa: BLE001 - a champion of another schema, task or library cannot be compared
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"register: the current {registry.champion_alias} cannot score this test split ({reason}); ignoring it")
         return int(version.version), None
 
 
-def run(params: config.Params) -> dict:
+def log_run(params: config.Params, metrics: dict, model, decision: AliasDecision, experiment_id: str):
+    """One MLflow run: params, metrics, lineage tags, reports, data sets and the model (with its code)."""
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    quiet_mlflow()
-    mlflow.set_tracking_uri(config.tracking_uri())
-    client = MlflowClient()
-    registry = params.registry
-    experiment_id = ensure_experiment(client, registry.experiment_name)
-
-    model = load_model(config.MODEL_FILE)
     train, test = pd.read_csv(config.TRAIN_DATA), pd.read_csv(config.TEST_DATA)
-    metrics = files.read_json(config.METRICS_FILE)
-    champion_version, current_best = champion_f1(client, registry, test)
-
     example = model_input(test, SCHEMA).head(5)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{params.train.classifier}") as active:
+    steps = "-".join(params.model.steps)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=steps) as active:
         mlflow.log_params(config.flatten(params.model_dump()))
         mlflow.log_metrics({metric_name(k): float(v) for k, v in config.flatten(metrics).items()})
-        mlflow.set_tags(lineage_tags())
-        for path in ARTIFACTS:
-            mlflow.log_artifact(str(path), artifact_path=str(path.parent))
+        mlflow.set_tags({**lineage_tags(), "task": params.task, "champion_decision": decision.reason})
+        mlflow.log_artifact(str(config.METRICS_FILE), artifact_path=str(config.REPORTS_DIR))
+        mlflow.log_artifacts(str(config.PLOTS_DIR), artifact_path=str(config.PLOTS_DIR))
         for frame, path, context in ((train, config.TRAIN_DATA, "training"), (test, config.TEST_DATA, "evaluation")):
             with warnings.catch_warnings():
                 # MLflow registers its local-file source under two names and warns that a path matches both.
@@ -150,24 +100,57 @@ def run(params: config.Params) -> dict:
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
             pip_requirements=[f"{name}=={metadata.version(name)}" for name in MODEL_PACKAGES],
-            registered_model_name=registry.model_name,
-            skops_trusted_types=TRUSTED_TYPES,
+            skops_trusted_types=trusted_types_of(config.MODEL_FILE.read_bytes()),
+            code_paths=[str(Path(mlproject.__file__).parent)],  # loads where the package is not installed
         )
-        version = int(info.registered_model_version)
-        decision = decide_alias(
-            metrics["macro_f1"], registry.quality_gate.min_macro_f1, current_best, registry.champion_alias
-        )
+        return active.info.run_id, info
+
+
+def register_version(mlflow_client, registry: config.RegistryParams, run_id: str, info, decision: AliasDecision) -> int:
+    """A new model version of the run's model, and the alias if it moves: both, or neither."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.create_registered_model(registry.model_name)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    created = mlflow_client.create_model_version(
+        registry.model_name, info.model_uri, run_id=run_id, model_id=info.model_id, tags={"champion_decision": decision.reason}
+    )
+    version = int(created.version)
+    try:
         if decision.move:
-            client.set_registered_model_alias(registry.model_name, registry.champion_alias, version)
-        mlflow.set_tag("champion_decision", decision.reason)
-        client.set_model_version_tag(registry.model_name, version, "champion_decision", decision.reason)
+            mlflow_client.set_registered_model_alias(registry.model_name, registry.champion_alias, version)
+    except BaseException:
+        mlflow_client.delete_model_version(registry.model_name, version)
+        raise
+    return version
+
+
+def run(params: config.Params) -> dict:
+    SCHEMA.require_task(params.task)
+    registry, gate = params.registry, params.registry.gate
+    metrics = files.read_json(config.METRICS_FILE)
+    if not isinstance(metrics.get(gate.metric), float | int):
+        raise TrackingError(
+            f"{config.METRICS_FILE} has no {gate.metric!r}, the metric registry.gate names; run `dvc repro` again"
+        )
+    model = load_model(config.MODEL_FILE)
+    with mlflow_errors("registering the model"):
+        mlflow_client = client()
+        experiment_id = ensure_experiment(mlflow_client, registry.experiment_name)
+        previous, current_best = champion_score(mlflow_client, params, pd.read_csv(config.TEST_DATA))
+        decision = decide_alias(gate, params.task, metrics[gate.metric], current_best, registry.champion_alias)
+        run_id, info = log_run(params, metrics, model, decision, experiment_id)
+        version = register_version(mlflow_client, registry, run_id, info, decision) if decision.register else None
     return {
         "model_name": registry.model_name,
         "version": version,
-        "run_id": active.info.run_id,
+        "run_id": run_id,
         "alias": registry.champion_alias,
         "alias_moved": decision.move,
-        "previous_champion_version": champion_version,
+        "previous_champion_version": previous,
         "reason": decision.reason,
     }
 
@@ -175,6 +158,8 @@ def run(params: config.Params) -> dict:
 def write_registration() -> str:
     outcome = run(config.load_params())
     files.write_json(config.REGISTRATION_FILE, outcome)
+    if outcome["version"] is None:
+        return f"{outcome['model_name']}: no new version, the run is logged only: {outcome['reason']}"
     verdict = "now" if outcome["alias_moved"] else "NOT"
     return (
         f"{outcome['model_name']} version {outcome['version']} is {verdict} '{outcome['alias']}': {outcome['reason']}"

@@ -6,7 +6,7 @@ so one run tells the user everything that is wrong, each naming its column and r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -27,8 +27,10 @@ class NumericColumn:
 
 @dataclass(frozen=True)
 class CategoricalColumn:
+    """Categories are strings; a classification target's classes may also be integers."""
+
     name: str
-    categories: tuple[str, ...]
+    categories: tuple[str | int, ...]
     nullable: bool = True
 
     kind = "category"
@@ -39,11 +41,33 @@ Column = NumericColumn | CategoricalColumn
 
 @dataclass(frozen=True)
 class DatasetSchema:
+    """The feature columns, and the target: its classes (classification) or its range (regression)."""
+
     features: tuple[Column, ...]
-    label: str
-    classes: tuple[str, ...]
+    target: Column
     min_rows: int
     ignored_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def label(self) -> str:
+        return self.target.name
+
+    @property
+    def task(self) -> str:
+        return "classification" if isinstance(self.target, CategoricalColumn) else "regression"
+
+    @property
+    def classes(self) -> tuple[str | int, ...]:
+        return self.target.categories if isinstance(self.target, CategoricalColumn) else ()
+
+    def require_task(self, task: str) -> None:
+        """params.yaml's `task` and the schema's target must say the same thing."""
+        if task != self.task:
+            kind = "a category column" if self.task == "classification" else "a number column"
+            raise SchemaError(
+                f"params.yaml says task: {task}, but the target '{self.label}' in dataset.py is {kind} "
+                f"({self.task}); change one of them"
+            )
 
     @property
     def numeric(self) -> list[str]:
@@ -108,14 +132,14 @@ def _numeric_problems(values: pd.Series, column: NumericColumn) -> list[str]:
     return problems
 
 
-def _category_problems(values: pd.Series, name: str, allowed: tuple[str, ...], nullable: bool) -> list[str]:
+def _category_problems(values: pd.Series, name: str, allowed: tuple[str | int, ...], nullable: bool) -> list[str]:
     missing = values.isna()
     unknown = ~missing & ~values.isin(allowed)
     problems = []
     if unknown.any():
         problems.append(
             f"column '{name}': unknown values {_examples(values[unknown])} at {_rows(unknown)}; "
-            f"allowed: {', '.join(allowed)}"
+            f"allowed: {', '.join(map(str, allowed))}"
         )
     if not nullable and missing.any():
         problems.append(f"column '{name}': missing values at {_rows(missing)}")
@@ -143,7 +167,11 @@ def find_problems(frame: pd.DataFrame, schema: DatasetSchema) -> list[str]:
         else:
             problems += _category_problems(values, column.name, column.categories, column.nullable)
     if schema.label not in absent:
-        problems += _category_problems(frame[schema.label], schema.label, schema.classes, nullable=False)
+        target = replace(schema.target, nullable=False)
+        if isinstance(target, NumericColumn):
+            problems += _numeric_problems(frame[schema.label], target)
+        else:
+            problems += _category_problems(frame[schema.label], target.name, target.categories, nullable=False)
     return problems
 
 
@@ -160,9 +188,11 @@ def clean(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     splits. Remaining gaps stay missing: imputation is part of the model, so it is learnt on train only.
     """
     kept = frame[[*schema.feature_names, schema.label]].copy()
-    for name in schema.numeric:
+    numeric = [*schema.numeric, *([schema.label] if schema.task == "regression" else [])]
+    categorical = [*schema.categorical, *([schema.label] if schema.task == "classification" else [])]
+    for name in numeric:
         kept[name] = pd.to_numeric(kept[name]).astype("float64")
-    for name in [*schema.categorical, schema.label]:
+    for name in categorical:
         kept[name] = kept[name].astype("object").where(kept[name].notna(), None)
     kept = kept[kept[schema.feature_names].notna().any(axis=1)]
     kept = kept.drop_duplicates()

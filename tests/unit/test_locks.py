@@ -8,7 +8,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
 LOCKS = {
     "requirements.txt": "requirements.in",
     "requirements-dev.txt": "requirements-dev.in",

@@ -1,0 +1,64 @@
+"""Feature code: what turns the schema's columns into numbers an estimator can use. THE place for your own.
+
+Numbers: missing values are imputed (mean or median, learnt on the training split), and standardised if
+`features.scale_numbers` says so. Categories: a missing value is written as the empty string
+(`model_input`) and one-hot encoded as a category of its own, so "sex unknown" is information the model
+can use; a category never seen in training encodes as all zeros. Strings throughout keep the pipeline
+convertible to ONNX, which cannot handle NaN in a string column.
+
+Your own transformers go in this module too (the README's "Custom transformers" shows one). A class
+defined here is trusted when the model is loaded (skops), may be named as a step in params.yaml, and is
+exported to ONNX with the shape calculator and converter that `ONNX_CONVERTERS` gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from mlproject.config import FeatureParams
+from mlproject.schema import DatasetSchema
+
+MISSING_CATEGORY = ""
+
+# Your transformer class -> (its skl2onnx shape calculator, its skl2onnx converter).
+ONNX_CONVERTERS: dict[type, tuple[Callable, Callable]] = {}
+
+
+def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """The feature columns in schema order: numbers as float64, categories as str with "" for missing."""
+    columns = {}
+    for name in schema.feature_names:
+        if name in schema.numeric:
+            columns[name] = frame[name].astype("float64")
+        else:
+            values = frame[name].astype("object")
+            columns[name] = values.where(values.notna(), MISSING_CATEGORY).astype(str).astype(object)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def target(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
+    """The target as it is: classes keep their type (strings or integers), a numeric target stays numeric."""
+    return frame[schema.label].to_numpy()
+
+
+def build_preprocessor(schema: DatasetSchema, params: FeatureParams) -> ColumnTransformer:
+    """Impute (and optionally standardise) numbers, one-hot encode categories.
+
+    Trees split on thresholds, so scaling cannot change them; leaving it out keeps the ONNX model's
+    float32 arithmetic on the very values scikit-learn's trees compare, and the two agree exactly.
+    """
+    numeric_steps = [("impute", SimpleImputer(strategy=params.numeric_imputation))]
+    if params.scale_numbers:
+        numeric_steps.append(("scale", StandardScaler()))
+    branches = [
+        ("numeric", Pipeline(numeric_steps), schema.numeric),
+        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), schema.categorical),
+    ]
+    return ColumnTransformer([branch for branch in branches if branch[2]], verbose_feature_names_out=False)

@@ -1,0 +1,60 @@
+"""MLflow as the stages use it: the project's tracking store, quietly, and the registry's champion.
+
+MLflow is imported inside the functions: it takes seconds, and stages that do not track should not pay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from mlproject import config
+from mlproject.stage import StageError
+
+
+class TrackingError(StageError, RuntimeError):
+    """MLflow refused or could not be reached; the message says which and what to check."""
+
+
+def client():
+    """A client of the project's store; the store's schema migrations log a page of INFO lines, kept quiet."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    for name in ("alembic", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(config.tracking_uri())
+    return MlflowClient()
+
+
+@contextmanager
+def mlflow_errors(doing: str) -> Iterator[None]:
+    """MLflow's own errors, said in one line with what the stage was doing."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as error:
+        first = str(error.message).strip().splitlines()[0] if str(error.message).strip() else type(error).__name__
+        raise TrackingError(f"MLflow failed while {doing} at {config.tracking_uri()}: {first}") from None
+
+
+def ensure_experiment(mlflow_client, name: str) -> str:
+    """The experiment's id; a new one on the embedded store keeps its artifacts in the project's mlruns/."""
+    existing = mlflow_client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    location = None if config.TRACKING_URI_VARIABLE in os.environ else (config.project_root() / "mlruns").as_uri()
+    return mlflow_client.create_experiment(name, artifact_location=location)
+
+
+def champion_version(mlflow_client, registry: config.RegistryParams):
+    """The model version the champion alias points at, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_model_version_by_alias(registry.model_name, registry.champion_alias)
+    except MlflowException:
+        return None

@@ -1,0 +1,111 @@
+"""The contract between training and serving: the bundle's manifest.json, defined once, here.
+
+The export stage builds a `Manifest` and writes it with `encode`; the server reads it with `decode`,
+which refuses unknown keys, missing keys and wrong types by name. `format_version` changes whenever the
+structure does, so a server never misreads a bundle written for another.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+FORMAT_VERSION = 2
+MANIFEST_FILE = "manifest.json"
+
+
+class ManifestError(ValueError):
+    """manifest.json does not hold this structure; the message names the key."""
+
+
+class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class InputColumn(_Strict):
+    """A column of the request, under the user's own name."""
+
+    name: str
+    type: Literal["number", "category"]
+    nullable: bool
+    categories: list[str] | None = None  # categories only
+    minimum: float | None = None  # numbers only: the training data's range (informative; not enforced)
+    maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.type == "category") != (self.categories is not None):
+            raise ValueError(f"input column {self.name!r}: categories are given for, and only for, a category column")
+
+
+class Feed(_Strict):
+    """One input of the ONNX model (its own name) and the request columns it carries, in order."""
+
+    name: str
+    columns: list[str]
+
+
+class Tolerance(_Strict):
+    """ONNX and scikit-learn agree when |onnx - sklearn| <= absolute + relative * |sklearn|."""
+
+    absolute: float
+    relative: float
+
+
+class Parity(_Strict):
+    """What the export checked: rows compared, and the largest difference of the numeric outputs."""
+
+    rows: int
+    max_difference: float
+    labels_equal: bool | None = None  # classification only
+
+
+class Manifest(_Strict):
+    format_version: int
+    task: Literal["classification", "regression"]
+    model_name: str
+    model_version: int
+    run_id: str
+    git_commit: str
+    target: str
+    inputs: list[InputColumn]
+    feeds: list[Feed]
+    outputs: list[str]  # the ONNX outputs: [label, probabilities] or [predictions]
+    model_file: str
+    model_sha256: str
+    onnx_opset: dict[str, int]
+    tolerance: Tolerance
+    parity: Parity
+    classes: list[str | int] | None = None  # classification only, in the order of the probabilities
+
+    def __post_init__(self) -> None:
+        if self.format_version != FORMAT_VERSION:
+            raise ValueError(
+                f"format_version {self.format_version}, but this server reads {FORMAT_VERSION}: export it again"
+            )
+        if (self.task == "classification") != (self.classes is not None):
+            raise ValueError("classes are given for, and only for, a classification model")
+        expected = 2 if self.task == "classification" else 1
+        if len(self.outputs) != expected:
+            raise ValueError(f"a {self.task} model has {expected} outputs, not {len(self.outputs)}")
+        names = [column.name for column in self.inputs]
+        carried = sorted(column for feed in self.feeds for column in feed.columns)
+        if carried != sorted(names) or len(set(names)) != len(names):
+            raise ValueError("the feeds must carry every input column exactly once")
+        kinds = {column.name: column.type for column in self.inputs}
+        if any(len({kinds[column] for column in feed.columns}) != 1 for feed in self.feeds):
+            raise ValueError("a feed must carry only numbers or only categories")
+
+
+def encode(manifest: Manifest) -> dict:
+    """Plain data for a JSON file (the caller sorts keys and indents)."""
+    return msgspec.to_builtins(manifest)
+
+
+def decode(data: bytes) -> Manifest:
+    try:
+        return msgspec.json.decode(data, type=Manifest)
+    except msgspec.ValidationError as error:
+        raise ManifestError(f"{MANIFEST_FILE}: {error}") from None
+    except msgspec.DecodeError as error:
+        raise ManifestError(f"{MANIFEST_FILE} is not valid JSON: {error}") from None

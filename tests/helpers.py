@@ -1,0 +1,176 @@
+"""What the tests share besides fixtures: scratch copies of the project, the examples, synthetic data, bundles."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from mlproject import config, export, files
+from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
+from mlserve import manifest as contract
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+EXAMPLES = REPO / "examples"
+DEFAULT_EXAMPLE = "penguins"
+# The files an example may hold, and where `make use-example` puts them.
+EXAMPLE_FILES = {
+    "dataset.py": "src/mlproject/dataset.py",
+    "features.py": "src/mlproject/features.py",
+    "params.yaml": "params.yaml",
+}
+
+
+def example_names() -> list[str]:
+    return sorted(path.name for path in EXAMPLES.iterdir() if path.is_dir())
+
+
+def example_files(name: str) -> dict[str, Path]:
+    """Project path -> the file an example puts there: its own, else the default example's."""
+    chosen = {}
+    for file, target in EXAMPLE_FILES.items():
+        own = EXAMPLES / name / file
+        chosen[target] = own if own.exists() else EXAMPLES / DEFAULT_EXAMPLE / file
+    return chosen
+
+
+def active_example(root: Path = REPO) -> str | None:
+    """The example the project is now (its files equal the example's), or None for a project of your own."""
+    for name in example_names():
+        if all((root / target).read_bytes() == source.read_bytes() for target, source in example_files(name).items()):
+            return name
+    return None
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def penguins_example() -> ModuleType:
+    """The default example's dataset module, whichever example the project is now."""
+    return load_module(EXAMPLES / DEFAULT_EXAMPLE / "dataset.py", "penguins_example_dataset")
+
+
+def synthetic_frame(schema: DatasetSchema, rows: int, seed: int = 0) -> pd.DataFrame:
+    """Rows that hold `schema`: numbers in range (a few missing where allowed), known categories, a learnable target.
+
+    The target follows the first numeric column (classes by its quantiles; a linear trend for regression),
+    so any estimator can learn something and a split stratifies.
+    """
+    generator = np.random.default_rng(seed)
+    frame = {}
+    for column in schema.features:
+        if isinstance(column, NumericColumn):
+            values = generator.uniform(column.minimum, column.maximum, rows)
+            frame[column.name] = values
+        else:
+            frame[column.name] = generator.choice(np.array(column.categories, dtype=object), rows)
+    data = pd.DataFrame(frame)
+    driver = data[schema.numeric[0]].to_numpy() if schema.numeric else generator.uniform(0, 1, rows)
+    target = schema.target
+    if isinstance(target, CategoricalColumn):
+        ranks = np.argsort(np.argsort(driver))
+        data[target.name] = [target.categories[int(r * len(target.categories) / rows)] for r in ranks]
+    else:
+        scaled = (driver - driver.min()) / (np.ptp(driver) or 1.0)
+        data[target.name] = target.minimum + (target.maximum - target.minimum) * (0.1 + 0.8 * scaled)
+    for column in schema.features:
+        if column.nullable:
+            data.loc[generator.choice(rows, size=max(rows // 50, 1), replace=False), column.name] = None
+    return data
+
+
+def write_bundle(
+    directory: Path, fitted, test: pd.DataFrame, schema: DatasetSchema, group: bool = True, task: str | None = None
+) -> Path:
+    """What the export stage writes (model.onnx, manifest.json), for a model fitted in the tests."""
+    task = task or schema.task
+    tolerance = config.Tolerance() if task == "classification" else config.Tolerance(absolute=1e-4, relative=1e-5)
+    converted = export.convert(fitted, schema, task, group=group)
+    checked = export.parity(fitted, *converted, test, schema, tolerance)
+    version = SimpleNamespace(name="penguins-classifier", version="7", run_id="run-7")
+    document = export.build_manifest(version, "abc123", fitted, converted, checked, schema, tolerance)
+    files.write_bytes(directory / export.MODEL_FILENAME, converted[0])
+    files.write_json(directory / contract.MANIFEST_FILE, contract.encode(document))
+    return directory
+
+
+def project_env(**overrides: str) -> dict[str, str]:
+    """The environment a user has after `source .venv/bin/activate`, with no team tracking server."""
+    env = {k: v for k, v in os.environ.items() if k != config.TRACKING_URI_VARIABLE}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = "test"
+    env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "test@localhost"
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class Project:
+    """A scratch copy of the project (its git-tracked files, committed in a new repository)."""
+
+    root: Path
+
+    def run(self, *command: str, check: bool = True, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            command, cwd=self.root, env=project_env(**env), capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def lock(self) -> dict:
+        return yaml.safe_load((self.root / "dvc.lock").read_text())
+
+    def out_md5s(self, stages: tuple[str, ...] = ("load_data", "prepare", "train", "evaluate")) -> dict[str, str]:
+        lock = self.lock()["stages"]
+        return {out["path"]: out["md5"] for stage in stages for out in lock[stage]["outs"]}
+
+    def params(self) -> config.Params:
+        return config.load_params(self.root / "params.yaml")
+
+    def set_param(self, dotted: str, value: object) -> None:
+        path = self.root / "params.yaml"
+        document = yaml.safe_load(path.read_text())
+        *parents, leaf = dotted.split(".")
+        node = document
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def snapshot(self, *relative: str) -> dict[str, bytes]:
+        return {name: (self.root / name).read_bytes() for name in relative}
+
+    def use_example(self, name: str) -> None:
+        self.run("make", "--no-print-directory", "use-example", f"EXAMPLE={name}")
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-q", "-m", f"use the {name} example")
+
+
+def copy_project(destination: Path) -> Project:
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
+    for name in filter(None, tracked.stdout.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    project = Project(destination)
+    project.run("git", "init", "-q", "-b", "main")
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-q", "-m", "scratch copy")
+    return project
