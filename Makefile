@@ -14,7 +14,7 @@ PIP_NOISE := grep -v "is ignored: it is neither a file nor a directory" || true
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 UI_PORT ?= 5000
 
-.PHONY: help venv system-packages repro test test-fast lint lock audit ui serve image bench-pipeline bench-serve reliability clean
+.PHONY: help venv system-packages repro test test-fast lint lock params-schema use-example audit ui serve image bench-pipeline bench-serve reliability clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,12 @@ lock: $(STAMP) ## Recompile every lock file from its .in file (needs the network
 	$(PIP_COMPILE) --output-file requirements.txt requirements.in
 	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 	$(PIP_COMPILE) --output-file requirements-serve.txt requirements-serve.in
+
+params-schema: $(STAMP) ## Write params.schema.json from the typed parameters (editors complete and check params.yaml)
+	$(BIN)/python -c 'import json; from mlproject.config import params_json_schema; print(json.dumps(params_json_schema(), indent=2))' > params.schema.json
+
+use-example: ## Switch the project to an example: make use-example EXAMPLE=diabetes (see examples/)
+	bash scripts/use-example.sh "$(EXAMPLE)"
 
 audit: $(STAMP) ## pip-audit every lock file (needs the vulnerability service; "NOT AUDITED" is a failure)
 	$(BIN)/python scripts/audit.py

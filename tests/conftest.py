@@ -20,7 +20,10 @@ from tests.helpers import (
     Project,
     active_example,
     copy_project,
+    integer_class_schema,
     penguins_example,
+    regression_params,
+    regression_schema,
     synthetic_frame,
     write_bundle,
 )
@@ -108,3 +111,40 @@ def scratch(reproduced, tmp_path) -> Project:
     target = tmp_path / "project"
     shutil.copytree(reproduced.root, target, symlinks=True)
     return Project(target)
+
+
+# Serving: other tasks and class types
+
+
+@pytest.fixture(scope="session")
+def regression_splits():
+    schema = regression_schema()
+    return split(synthetic_frame(schema, rows=240, seed=1), schema, test_size=0.2, seed=42)
+
+
+@pytest.fixture(scope="session")
+def regression_fitted(regression_splits):
+    return fit(regression_splits[0], regression_params(), regression_schema())
+
+
+@pytest.fixture(scope="session")
+def regression_bundle_dir(tmp_path_factory, regression_fitted, regression_splits):
+    directory = tmp_path_factory.mktemp("regression-bundle")
+    return write_bundle(directory, regression_fitted, regression_splits[1], regression_schema())
+
+
+@pytest.fixture(scope="session")
+def integer_class_splits():
+    schema = integer_class_schema()
+    return split(synthetic_frame(schema, rows=240, seed=1), schema, test_size=0.2, seed=42)
+
+
+@pytest.fixture(scope="session")
+def integer_class_fitted(integer_class_splits):
+    return fit(integer_class_splits[0], config.Params(), integer_class_schema())
+
+
+@pytest.fixture(scope="session")
+def integer_class_bundle_dir(tmp_path_factory, integer_class_fitted, integer_class_splits):
+    directory = tmp_path_factory.mktemp("integer-class-bundle")
+    return write_bundle(directory, integer_class_fitted, integer_class_splits[1], integer_class_schema())

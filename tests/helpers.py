@@ -174,3 +174,35 @@ def copy_project(destination: Path) -> Project:
     project.run("git", "add", "-A")
     project.run("git", "commit", "-q", "-m", "scratch copy")
     return project
+
+
+def regression_schema() -> DatasetSchema:
+    """A regression data set for the serving tests: a column name ONNX renames, a category, nulls allowed."""
+    return DatasetSchema(
+        features=(
+            NumericColumn("od280/od315 ratio", 1.0, 4.0),
+            NumericColumn("alcohol", 11.0, 15.0),
+            CategoricalColumn("colour", categories=("red", "white")),
+        ),
+        target=NumericColumn("quality", 0.0, 300.0),
+        min_rows=50,
+    )
+
+
+def regression_params() -> config.Params:
+    return config.parse_params(
+        {
+            "task": "regression",
+            "model": {"steps": {"regress": {"estimator": "LinearRegression"}}},
+            "registry": {"gate": {"metric": "r2", "min": 0.1}},
+        }
+    )
+
+
+def integer_class_schema() -> DatasetSchema:
+    """A classification data set whose classes are the integers 0, 1 and 2 (ONNX returns int64 labels)."""
+    return DatasetSchema(
+        features=(NumericColumn("x", 0.0, 10.0), CategoricalColumn("c", categories=("p", "q"))),
+        target=CategoricalColumn("k", categories=(0, 1, 2)),
+        min_rows=50,
+    )

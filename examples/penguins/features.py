@@ -1,8 +1,8 @@
 """Feature code: what turns the schema's columns into numbers an estimator can use. THE place for your own.
 
 Numbers: missing values are imputed (mean or median, learnt on the training split), and standardised if
-`features.scale_numbers` says so. Categories: a missing value is written as the empty string
-(`model_input`) and one-hot encoded as a category of its own, so "sex unknown" is information the model
+`features.scale_numbers` says so. Categories (strings, "" for a missing value: `inputs.model_input`)
+are one-hot encoded, a missing value as a category of its own, so "sex unknown" is information the model
 can use; a category never seen in training encodes as all zeros. Strings throughout keep the pipeline
 convertible to ONNX, which cannot handle NaN in a string column.
 
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -25,27 +23,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from mlproject.config import FeatureParams
 from mlproject.schema import DatasetSchema
 
-MISSING_CATEGORY = ""
-
 # Your transformer class -> (its skl2onnx shape calculator, its skl2onnx converter).
 ONNX_CONVERTERS: dict[type, tuple[Callable, Callable]] = {}
-
-
-def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """The feature columns in schema order: numbers as float64, categories as str with "" for missing."""
-    columns = {}
-    for name in schema.feature_names:
-        if name in schema.numeric:
-            columns[name] = frame[name].astype("float64")
-        else:
-            values = frame[name].astype("object")
-            columns[name] = values.where(values.notna(), MISSING_CATEGORY).astype(str).astype(object)
-    return pd.DataFrame(columns, index=frame.index)
-
-
-def target(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
-    """The target as it is: classes keep their type (strings or integers), a numeric target stays numeric."""
-    return frame[schema.label].to_numpy()
 
 
 def build_preprocessor(schema: DatasetSchema, params: FeatureParams) -> ColumnTransformer:

@@ -86,7 +86,6 @@ class ModelParams(_Strict):
         dict[str, StepParams],
         Field(min_length=1, description="the steps after the feature preprocessing, in order; the last one predicts"),
     ] = Field(default_factory=_default_steps)
-    n_jobs: Annotated[int, Field(ge=1, le=64, description="fixed, so runs compare in time as well as in bytes")] = 1
 
 
 class GateParams(_Strict):
@@ -114,9 +113,7 @@ class ExportParams(_Strict):
 
 
 class Params(_Strict):
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="every random_state derives from this one number")] = (
-        42
-    )
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="every random_state derives from this one number")] = 42
     task: Task = "classification"
     data: DataParams = DataParams()
     features: FeatureParams = FeatureParams()

@@ -1,12 +1,12 @@
-"""Stage `load_data`: write the raw data set to data/raw/. THE place to plug in your own data.
+"""Your data set: its schema and where its rows come from. THE place to plug in your own data.
 
-To use your own data, change two things in this file:
-1. `SCHEMA`: your feature columns (numbers with their ranges, categories with their allowed values),
-   your target column (a CategoricalColumn of its classes for classification, a NumericColumn with
-   its range for regression; `task` in params.yaml says the same), and the fewest rows you accept.
-2. `load_raw()`: return your raw table as a DataFrame (read a file tracked with `dvc add`, a query
-   result, ...). If your raw file is already tracked by DVC (`dvc add data/raw/yours.csv` or
-   `dvc import-url`) at data/raw/dataset.csv, delete this stage from dvc.yaml.
+To use your own data, change the two things in this file (and `task` in params.yaml to match):
+1. `SCHEMA`: the feature columns (numbers with their plausible ranges, categories with their allowed
+   values), the target column (a CategoricalColumn of its classes for classification, a NumericColumn
+   with its range for regression), the fewest rows you accept, and columns the raw table has but the
+   model must not see.
+2. `load_raw()`: return the raw table as a DataFrame (read a file, run a query, ...). The `load_data`
+   stage writes it to data/raw/dataset.csv, and `prepare` checks it against SCHEMA.
 
 The default is the Palmer penguins data (CC0), shipped inside the `palmerpenguins` package, so a fresh
 clone reproduces with no network and no DVC remote.
@@ -14,12 +14,10 @@ clone reproduces with no network and no DVC remote.
 
 from __future__ import annotations
 
-import sys
 from importlib import resources
 
 import pandas as pd
 
-from mlproject import config, files, stage
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 
 SCHEMA = DatasetSchema(
@@ -42,16 +40,3 @@ def load_raw() -> pd.DataFrame:
     source = resources.files("palmerpenguins") / "data" / "penguins.csv"
     with source.open("rb") as handle:
         return pd.read_csv(handle)
-
-
-def write_raw() -> str:
-    files.write_csv(config.RAW_DATA, load_raw())
-    return f"wrote {config.RAW_DATA}"
-
-
-def main() -> int:
-    return stage.run("load_data", write_raw)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

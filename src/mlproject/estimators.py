@@ -5,7 +5,7 @@ then among scikit-learn's public estimators; a dotted name (`sklearn.linear_mode
 `mypackage.models.Model`) is imported. Where scikit-learn expects a callable, a string names a
 function the same way (`score_func: f_regression`). scikit-learn's own parameter validation checks
 every value, so a wrong type or range is said in its words, under the key that holds it.
-Every `random_state` is the one `seed`, every `n_jobs` is `model.n_jobs`.
+Every `random_state` is the one `seed`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from mlproject.stage import StageError
 if TYPE_CHECKING:
     from mlproject.config import Params, StepParams
 
-DERIVED = {"random_state": "seed", "n_jobs": "model.n_jobs"}
+SEEDED = "random_state"
 
 
 class EstimatorError(StageError, ValueError):
@@ -63,7 +63,7 @@ def _wants_function(cls: type, parameter: str, value: object) -> bool:
     return not any(isinstance(c, StrOptions) and value in c.options for c in constraints)
 
 
-def build_step(name: str, spec: StepParams, seed: int, n_jobs: int) -> BaseEstimator:
+def build_step(name: str, spec: StepParams, seed: int) -> BaseEstimator:
     key = f"model.steps.{name}"
     cls = resolve(spec.estimator, f"{key}.estimator")
     if not (isinstance(cls, type) and issubclass(cls, BaseEstimator)):
@@ -72,15 +72,15 @@ def build_step(name: str, spec: StepParams, seed: int, n_jobs: int) -> BaseEstim
     hyperparameters = {}
     for parameter, value in spec.params.items():
         where = f"{key}.params.{parameter}"
-        if parameter in DERIVED:
-            raise EstimatorError(f"{where}: set by {DERIVED[parameter]} for every step; remove it here")
+        if parameter == SEEDED:
+            raise EstimatorError(f"{where}: set by seed for every step; remove it here")
         if parameter not in accepted:
             close = difflib.get_close_matches(parameter, accepted, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise EstimatorError(f"{where}: not a hyperparameter of {cls.__name__}{hint}")
         hyperparameters[parameter] = resolve(value, where) if _wants_function(cls, parameter, value) else value
-    derived = {"random_state": seed, "n_jobs": n_jobs}
-    hyperparameters.update({p: v for p, v in derived.items() if p in accepted})
+    if SEEDED in accepted:
+        hyperparameters[SEEDED] = seed
     try:
         estimator = cls(**hyperparameters)
         if hasattr(estimator, "_validate_params"):
@@ -97,7 +97,7 @@ def build_step(name: str, spec: StepParams, seed: int, n_jobs: int) -> BaseEstim
 def build_steps(params: Params) -> list[tuple[str, BaseEstimator]]:
     """The model's steps, checked: transformers first, then one estimator that fits the task."""
     steps = [
-        (name, build_step(name, spec, params.seed, params.model.n_jobs)) for name, spec in params.model.steps.items()
+        (name, build_step(name, spec, params.seed)) for name, spec in params.model.steps.items()
     ]
     *transformers, (last, predictor) = steps
     for name, step in transformers:

@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from mlproject import config, features, files, stage
 from mlproject.dataset import SCHEMA
-from mlproject.features import model_input, target
+from mlproject.inputs import model_input
 from mlproject.onnx_graph import group_inputs, one_feed_per_column
 from mlproject.schema import CategoricalColumn, DatasetSchema
 from mlproject.tracking import champion_version, client, mlflow_errors
@@ -56,9 +56,7 @@ def to_onnx_model(model: Pipeline, schema: DatasetSchema, task: str) -> onnx.Mod
     else:
         options, final_types = {}, [(REGRESSION_OUTPUT, FloatTensorType([None, 1]))]
     try:
-        return to_onnx(
-            model, initial_types=inputs, options=options, target_opset=TARGET_OPSET, final_types=final_types
-        )
+        return to_onnx(model, initial_types=inputs, options=options, target_opset=TARGET_OPSET, final_types=final_types)
     except (MissingShapeCalculator, MissingConverter) as error:
         named = re.search(r"<class '([^']+)'>", str(error))
         what = named.group(1) if named else "a step of the model"
@@ -89,9 +87,7 @@ def convert(
         )
     else:
         grouped = one_feed_per_column([onnx_name[c] for c in schema.feature_names])
-    feeds = [
-        contract.Feed(name=feed["name"], columns=[column_of[c] for c in feed["columns"]]) for feed in grouped
-    ]
+    feeds = [contract.Feed(name=feed["name"], columns=[column_of[c] for c in feed["columns"]]) for feed in grouped]
     return onnx_model.SerializeToString(), feeds, [output.name for output in graph.output]
 
 
@@ -154,7 +150,9 @@ def input_columns(schema: DatasetSchema) -> list[contract.InputColumn]:
     return [
         contract.InputColumn(column.name, "category", column.nullable, categories=list(map(str, column.categories)))
         if isinstance(column, CategoricalColumn)
-        else contract.InputColumn(column.name, "number", column.nullable, minimum=column.minimum, maximum=column.maximum)
+        else contract.InputColumn(
+            column.name, "number", column.nullable, minimum=column.minimum, maximum=column.maximum
+        )
         for column in schema.features
     ]
 
@@ -169,7 +167,11 @@ def build_manifest(
     tolerance: config.Tolerance,
 ) -> contract.Manifest:
     onnx_model, feeds, outputs = converted
-    classes = [c.item() if isinstance(c, np.generic) else c for c in model.classes_] if schema.task == "classification" else None
+    classes = (
+        [c.item() if isinstance(c, np.generic) else c for c in model.classes_]
+        if schema.task == "classification"
+        else None
+    )
     return contract.Manifest(
         format_version=contract.FORMAT_VERSION,
         task=schema.task,

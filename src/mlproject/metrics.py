@@ -23,7 +23,7 @@ from sklearn.metrics import (
 )
 
 from mlproject.config import METRICS, GateParams
-from mlproject.features import model_input, target
+from mlproject.inputs import model_input, target
 from mlproject.schema import DatasetSchema
 
 DIGITS = 6
@@ -107,7 +107,9 @@ def decide_alias(gate: GateParams, task: str, candidate: float, champion: float 
         return AliasDecision(False, False, f"{name} {candidate:.4f} is above the quality gate's maximum {gate.max:.4f}")
     bound = f"minimum {gate.min:.4f}" if gate.min is not None else f"maximum {gate.max:.4f}"
     if champion is None:
-        return AliasDecision(True, True, f"{name} {candidate:.4f} passes the gate's {bound}; no {alias} to compare with")
+        return AliasDecision(
+            True, True, f"{name} {candidate:.4f} passes the gate's {bound}; no {alias} to compare with"
+        )
     if not better_or_equal(name, task, candidate, champion):
         return AliasDecision(
             True, False, f"{name} {candidate:.4f} is worse than the current {alias}'s {champion:.4f} on this test split"

@@ -21,7 +21,7 @@ import pandas as pd
 import mlproject
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
-from mlproject.features import model_input
+from mlproject.inputs import model_input
 from mlproject.metrics import AliasDecision, decide_alias, score
 from mlproject.model_io import load_model, trusted_types_of
 from mlproject.tracking import TrackingError, champion_version, client, ensure_experiment, mlflow_errors
@@ -116,7 +116,11 @@ def register_version(mlflow_client, registry: config.RegistryParams, run_id: str
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     created = mlflow_client.create_model_version(
-        registry.model_name, info.model_uri, run_id=run_id, model_id=info.model_id, tags={"champion_decision": decision.reason}
+        registry.model_name,
+        info.model_uri,
+        run_id=run_id,
+        model_id=info.model_id,
+        tags={"champion_decision": decision.reason},
     )
     version = int(created.version)
     try:

@@ -13,7 +13,8 @@ from sklearn.pipeline import Pipeline
 from mlproject import config, stage
 from mlproject.dataset import SCHEMA
 from mlproject.estimators import build_steps
-from mlproject.features import build_preprocessor, model_input, target
+from mlproject.features import build_preprocessor
+from mlproject.inputs import model_input, target
 from mlproject.model_io import save_model
 from mlproject.schema import DatasetSchema
 

@@ -16,9 +16,10 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from mlserve import bundle as bundles
+from mlserve.manifest import encode
 from mlserve.openapi import build_spec
 from mlserve.records import InputError, parse_json, rows_from_csv, rows_from_mlflow, rows_of, to_feeds
-from mlserve.responses import ENCODER, PredictionJson
+from mlserve.responses import ENCODER, ClassificationJson, RegressionJson
 
 log = logging.getLogger("mlserve")
 
@@ -52,16 +53,20 @@ class ModelState:
     def __init__(self, directory: Path):
         self.directory = directory
         self.bundle: bundles.Bundle | None = None
-        self.prediction_json: PredictionJson | None = None
+        self.answer: ClassificationJson | RegressionJson | None = None  # writes the bodies of the model's task
         self.error: str | None = None
         self.loaded = threading.Event()
 
     def load(self) -> None:
         try:
             bundle = bundles.load(self.directory)
-            self.prediction_json = PredictionJson(bundle.classes, bundle.manifest["model_version"])
+            manifest = bundle.manifest
+            if manifest.task == "classification":
+                self.answer = ClassificationJson(manifest.classes, manifest.model_version)
+            else:
+                self.answer = RegressionJson(manifest.model_version)
             self.bundle = bundle  # last: a request that finds the bundle finds everything
-            log.info("serving %s version %s", bundle.manifest["model_name"], bundle.manifest["model_version"])
+            log.info("serving %s version %s (%s)", manifest.model_name, manifest.model_version, manifest.task)
         except bundles.BundleError as error:
             self.error = str(error)
             log.error("cannot serve: %s", error)
@@ -116,7 +121,7 @@ def create_app(config: dict | None = None) -> Flask:
             raise InputError(f"the body exceeds the limit of {max_bytes} bytes", status=413)
         return body
 
-    def predict(rows: list) -> tuple[np.ndarray, np.ndarray]:
+    def predict(rows: list) -> list[np.ndarray]:
         model = state.require()
         return model.predict(to_feeds(rows, model.schema, max_rows))
 
@@ -136,18 +141,18 @@ def create_app(config: dict | None = None) -> Flask:
         if state.bundle is None:
             status = "failed" if state.error else "loading"
             return json_response({"status": status, "error": state.error}, 503)
-        return json_response({"status": "ready", "model_version": state.bundle.manifest["model_version"]})
+        return json_response({"status": "ready", "model_version": state.bundle.manifest.model_version})
 
     @app.get("/metadata")
     def metadata():
-        return json_response(state.require().manifest)
+        return json_response(encode(state.require().manifest))
 
     @app.post("/predict")
     def predict_endpoint():
         environ = request.environ
         require_mimetype(environ, JSON)
-        labels, probabilities = predict(rows_of(parse_json(read_body(environ))))
-        return Response(state.prediction_json(labels, probabilities), mimetype=JSON)
+        outputs = predict(rows_of(parse_json(read_body(environ))))
+        return Response(state.answer(*outputs), mimetype=JSON)
 
     @app.post("/invocations")
     def invocations():
@@ -162,8 +167,7 @@ def create_app(config: dict | None = None) -> Flask:
                 raise InputError("malformed CSV: the body is not UTF-8 text") from None
         else:
             rows = rows_from_mlflow(parse_json(body))
-        labels, _ = predict(rows)
-        return json_response({"predictions": labels.tolist()})
+        return Response(state.answer.mlflow(*predict(rows)), mimetype=JSON)
 
     @app.get("/ping")
     def ping():
@@ -173,7 +177,7 @@ def create_app(config: dict | None = None) -> Flask:
     @app.get("/version")
     def version():
         manifest = state.require().manifest
-        return Response(f"{manifest['model_name']}/{manifest['model_version']}\n", mimetype="text/plain")
+        return Response(f"{manifest.model_name}/{manifest.model_version}\n", mimetype="text/plain")
 
     @app.get("/openapi.json")
     def openapi():

@@ -9,7 +9,6 @@ state they abort on at exit.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,12 +17,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from mlserve.manifest import MANIFEST_FILE, Manifest, ManifestError, decode
+
 if TYPE_CHECKING:
     import numpy as np
     import onnxruntime
-
-OUTPUTS = ["label", "probabilities"]
-REQUIRED_KEYS = ("model_name", "model_version", "classes", "inputs", "model_file", "model_sha256")
 
 
 class BundleError(RuntimeError):
@@ -80,7 +78,7 @@ def _flat_values(positions: tuple[int, ...]) -> Callable[[list], list]:
 
 @dataclass(frozen=True)
 class Bundle:
-    manifest: dict
+    manifest: Manifest
     schema: Schema
     session: onnxruntime.InferenceSession
     run_options: onnxruntime.RunOptions  # made once: a run without them makes its own
@@ -89,90 +87,66 @@ class Bundle:
     def columns(self) -> tuple[Column, ...]:
         return self.schema.columns
 
-    @property
-    def classes(self) -> list[str]:
-        return self.manifest["classes"]
-
-    def predict(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        labels, probabilities = self.session.run(OUTPUTS, feeds, self.run_options)
-        return labels, probabilities
+    def predict(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The manifest's outputs: [labels, probabilities] or [predictions]."""
+        return self.session.run(self.manifest.outputs, feeds, self.run_options)
 
 
-def read_manifest(directory: Path) -> dict:
-    path = directory / "manifest.json"
+def read_manifest(directory: Path) -> Manifest:
+    path = directory / MANIFEST_FILE
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise BundleError(
             f"no model bundle at {directory}: {path.name} is missing (run `dvc repro` to export one)"
         ) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BundleError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{path} must hold a JSON object")
-    missing = [key for key in REQUIRED_KEYS if key not in manifest]
-    if missing:
-        raise BundleError(f"{path} lacks {', '.join(missing)}")
-    return manifest
-
-
-def columns_of(manifest: dict) -> tuple[Column, ...]:
     try:
-        return tuple(
-            Column(c["name"], c["type"], bool(c["nullable"]), frozenset(c.get("categories", ())))
-            for c in manifest["inputs"]
-        )
-    except (TypeError, KeyError) as error:
-        raise BundleError(f"manifest.json: malformed input schema ({error!r})") from None
+        return decode(data)
+    except ManifestError as error:
+        raise BundleError(f"{directory}/{error}") from None
 
 
-def schema_of(manifest: dict) -> Schema:
-    """Columns and feeds; a manifest without feeds has one input per column."""
-    columns = columns_of(manifest)
-    names = [column.name for column in columns]
-    declared = manifest.get("feeds") or [{"name": name, "columns": [name]} for name in names]
-    try:
-        inputs = [(str(feed["name"]), tuple(names.index(c) for c in feed["columns"])) for feed in declared]
-    except (TypeError, KeyError, ValueError) as error:
-        raise BundleError(f"manifest.json: malformed feeds ({error!r})") from None
-    if sorted(position for _, positions in inputs for position in positions) != list(range(len(columns))):
-        raise BundleError("manifest.json: the feeds must carry every input column exactly once")
-    kinds = [{columns[position].kind for position in positions} for _, positions in inputs]
-    if any(len(kind) != 1 for kind in kinds):
-        raise BundleError("manifest.json: a feed must carry only numbers or only categories")
-    feeds = tuple(
-        Feed(
-            name,
-            positions,
-            numeric=kind == {"number"},
-            accepted=tuple(columns[at].accepted for at in positions),
-            values=_flat_values(positions),
-        )
-        for (name, positions), kind in zip(inputs, kinds, strict=True)
+def schema_of(manifest: Manifest) -> Schema:
+    """Columns and feeds (the manifest has checked that the feeds carry every column once)."""
+    columns = tuple(
+        Column(column.name, column.type, column.nullable, frozenset(column.categories or ()))
+        for column in manifest.inputs
     )
-    return Schema(columns, feeds)
+    names = [column.name for column in columns]
+    feeds = []
+    for feed in manifest.feeds:
+        positions = tuple(map(names.index, feed.columns))
+        feeds.append(
+            Feed(
+                feed.name,
+                positions,
+                numeric=columns[positions[0]].kind == "number",
+                accepted=tuple(columns[at].accepted for at in positions),
+                values=_flat_values(positions),
+            )
+        )
+    return Schema(columns, tuple(feeds))
 
 
-def verified_model(directory: Path, manifest: dict) -> bytes:
+def verified_model(directory: Path, manifest: Manifest) -> bytes:
     """The model file's bytes, only if their sha256 is the one the manifest records."""
-    path = directory / Path(str(manifest["model_file"])).name
+    path = directory / Path(manifest.model_file).name
     try:
         model = path.read_bytes()
     except FileNotFoundError:
         raise BundleError(f"{path} is missing: the manifest names it but it is not there") from None
     digest = hashlib.sha256(model).hexdigest()
-    if digest != manifest["model_sha256"]:
+    if digest != manifest.model_sha256:
         raise BundleError(
-            f"{path} does not match its manifest: sha256 {digest}, expected {manifest['model_sha256']}. "
+            f"{path} does not match its manifest: sha256 {digest}, expected {manifest.model_sha256}. "
             "Refusing to serve a model that was changed after export."
         )
     return model
 
 
-def verify(directory: Path) -> dict:
+def verify(directory: Path) -> Manifest:
     """Check manifest and model integrity without building a session (fast, for the server's master)."""
     manifest = read_manifest(directory)
-    schema_of(manifest)
     verified_model(directory, manifest)
     return manifest
 
@@ -192,8 +166,10 @@ def load(directory: Path) -> Bundle:
         )
     except Exception as error:  # onnxruntime raises its own exception types for a malformed model
         raise BundleError(f"{directory}: the model file cannot be loaded by onnxruntime: {error}") from None
-    expected = [feed.name for feed in schema.feeds]
-    actual = [node.name for node in session.get_inputs()]
-    if actual != expected:
-        raise BundleError(f"the model's inputs {actual} do not match the manifest's feeds {expected}")
+    inputs, feeds = [node.name for node in session.get_inputs()], [feed.name for feed in manifest.feeds]
+    if inputs != feeds:
+        raise BundleError(f"the model's inputs {inputs} do not match the manifest's feeds {feeds}")
+    outputs = [node.name for node in session.get_outputs()]
+    if outputs != manifest.outputs:
+        raise BundleError(f"the model's outputs {outputs} do not match the manifest's outputs {manifest.outputs}")
     return Bundle(manifest, schema, session, onnxruntime.RunOptions())

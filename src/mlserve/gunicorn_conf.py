@@ -36,4 +36,4 @@ def on_starting(server):
     except BundleError as error:
         print(f"mlserve: refusing to start: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
-    server.log.info("bundle ok: %s version %s (%s)", manifest["model_name"], manifest["model_version"], directory)
+    server.log.info("bundle ok: %s version %s (%s)", manifest.model_name, manifest.model_version, directory)

@@ -79,10 +79,6 @@ class Manifest(_Strict):
     classes: list[str | int] | None = None  # classification only, in the order of the probabilities
 
     def __post_init__(self) -> None:
-        if self.format_version != FORMAT_VERSION:
-            raise ValueError(
-                f"format_version {self.format_version}, but this server reads {FORMAT_VERSION}: export it again"
-            )
         if (self.task == "classification") != (self.classes is not None):
             raise ValueError("classes are given for, and only for, a classification model")
         expected = 2 if self.task == "classification" else 1
@@ -102,8 +98,17 @@ def encode(manifest: Manifest) -> dict:
     return msgspec.to_builtins(manifest)
 
 
+class _Version(msgspec.Struct):
+    format_version: int | None = None
+
+
 def decode(data: bytes) -> Manifest:
+    """The format_version is read first: a bundle of another format is refused for that, not for its keys."""
     try:
+        version = msgspec.json.decode(data, type=_Version).format_version
+        if version != FORMAT_VERSION:
+            found = "no format_version" if version is None else f"format_version {version}"
+            raise ManifestError(f"{MANIFEST_FILE}: {found}, but this server reads {FORMAT_VERSION}: export it again")
         return msgspec.json.decode(data, type=Manifest)
     except msgspec.ValidationError as error:
         raise ManifestError(f"{MANIFEST_FILE}: {error}") from None

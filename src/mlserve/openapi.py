@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlserve.bundle import Bundle, Column
+from mlserve.manifest import Manifest
 from mlserve.records import FLOAT32_MAX
 
 
@@ -14,6 +15,28 @@ def _value_schema(column: Column) -> dict:
         choices: list = sorted(column.categories) + ([None] if column.nullable else [])
         schema = {"enum": choices}
     return schema
+
+
+def _answers(manifest: Manifest) -> tuple[dict, dict]:
+    """The schemas of /predict's and /invocations' answers: labels typed as the classes are, or numbers."""
+    if manifest.task == "classification":
+        kinds = sorted({"integer" if isinstance(label, int) else "string" for label in manifest.classes})
+        item: dict = {"type": kinds[0] if len(kinds) == 1 else kinds, "enum": manifest.classes}
+        probabilities = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}}
+        extra = {
+            "probabilities": {"type": "array", "items": probabilities},
+            "classes": {"type": "array", "items": item},
+        }
+    else:
+        description = "null where the model gives no finite number (inputs far outside the training data)"
+        item, extra = {"type": ["number", "null"], "description": description}, {}
+    predictions = {"predictions": {"type": "array", "items": item}}
+    predict = {
+        "type": "object",
+        "required": [*predictions, *extra, "model_version"],
+        "properties": {**predictions, **extra, "model_version": {"type": "integer"}},
+    }
+    return predict, {"type": "object", "required": ["predictions"], "properties": predictions}
 
 
 def _ref(name: str) -> dict:
@@ -39,6 +62,7 @@ def _errors(*codes: int) -> dict:
 def build_spec(bundle: Bundle, max_rows: int) -> dict:
     manifest = bundle.manifest
     columns = bundle.columns
+    prediction, mlflow_prediction = _answers(manifest)
     names = [column.name for column in columns]
     record = {
         "type": "object",
@@ -96,8 +120,8 @@ def build_spec(bundle: Bundle, max_rows: int) -> dict:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": f"{manifest['model_name']} prediction API",
-            "version": str(manifest["model_version"]),
+            "title": f"{manifest.model_name} prediction API",
+            "version": str(manifest.model_version),
             "description": "Serves the registry's champion model, exported to ONNX.",
         },
         "paths": {
@@ -180,24 +204,8 @@ def build_spec(bundle: Bundle, max_rows: int) -> dict:
             "schemas": {
                 "Record": record,
                 "Row": row,
-                "Prediction": {
-                    "type": "object",
-                    "required": ["predictions", "probabilities", "classes", "model_version"],
-                    "properties": {
-                        "predictions": {"type": "array", "items": {"enum": bundle.classes}},
-                        "probabilities": {
-                            "type": "array",
-                            "items": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
-                        },
-                        "classes": {"type": "array", "items": {"type": "string"}},
-                        "model_version": {"type": "integer"},
-                    },
-                },
-                "MlflowPrediction": {
-                    "type": "object",
-                    "required": ["predictions"],
-                    "properties": {"predictions": {"type": "array", "items": {"enum": bundle.classes}}},
-                },
+                "Prediction": prediction,
+                "MlflowPrediction": mlflow_prediction,
                 "Status": {
                     "type": "object",
                     "required": ["status"],

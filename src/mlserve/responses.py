@@ -1,8 +1,10 @@
-"""Model outputs -> the JSON text of a prediction response.
+"""Model outputs -> the JSON text of a prediction response, for /predict and for /invocations.
 
 Probabilities are rounded to 6 decimal places. Encoding them one Python float at a time costs more than
 the model itself on a large batch, so from BATCH_ROWS rows on they are written by numpy as digits, all
-rows at once; both ways give the same numbers.
+rows at once; both ways give the same numbers. A regression's float32 predictions are written as the
+shortest decimals that read back as the same float32: the number the model computed, without the
+float64 noise of a conversion (151.23346, not 151.23345947265625).
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ LEAD = _byte_words([b"0."], 0)[0]
 LEAD_KEPT = _byte_words([b"\1\1"], 0)[0]
 
 
-class PredictionJson:
-    """Writes the /predict response body of one model: its labels and the closing keys encoded once.
+class ClassificationJson:
+    """Writes the response bodies of one classifier: its labels and the closing keys encoded once.
 
     A call of the json encoder has a fixed cost several times that of the text of a one-row answer, so
     the body is put together from strings: labels looked up, probabilities written by repr() (the same
@@ -58,6 +60,23 @@ class PredictionJson:
         else:
             rows_json = probability_rows_json(probabilities)
         return f'{{"predictions":[{predictions}],"probabilities":{rows_json},{self.closing}'
+
+    def mlflow(self, labels: np.ndarray, probabilities: np.ndarray) -> str:
+        """MLflow's answer: the labels only."""
+        return f'{{"predictions":[{",".join(map(self.labels.__getitem__, labels.tolist()))}]}}'
+
+
+class RegressionJson:
+    """Writes the response bodies of one regression model: its predictions, and the model version."""
+
+    def __init__(self, model_version: object):
+        self.closing = ENCODER.encode({"model_version": model_version})[1:]
+
+    def __call__(self, predictions: np.ndarray) -> str:
+        return f'{{"predictions":{numbers_json(predictions)},{self.closing}'
+
+    def mlflow(self, predictions: np.ndarray) -> str:
+        return f'{{"predictions":{numbers_json(predictions)}}}'
 
 
 class _EncodedLabels(dict):
@@ -94,3 +113,17 @@ def probability_rows_json(probabilities: np.ndarray) -> str:
     kept["numbers"]["digits"] = LEAD_KEPT + np.where(low > 0, ALL_HIGH_KEPT, HIGH_KEPT[high]) + LOW_KEPT[low]
     text = lines.view(np.uint8)[kept.view(np.bool_)]
     return "[" + text[:-1].tobytes().decode("ascii") + "]"
+
+
+def numbers_json(values: np.ndarray) -> str:
+    """float32 values as a JSON array of the shortest decimals that read back as the same float32.
+
+    numpy's conversion to text writes those digits; a value that is not finite (the float32 range
+    overflowed on inputs far outside the training data) has no JSON number and is written as null.
+    """
+    values = values.ravel()
+    texts = values.astype(str)
+    finite = np.isfinite(values)
+    if not finite.all():
+        texts[~finite] = "null"
+    return f"[{','.join(texts.tolist())}]"

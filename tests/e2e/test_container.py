@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from benchmarks.harness import free_port
 from mlproject.dataset import SCHEMA
-from mlproject.features import model_input
+from mlproject.inputs import model_input
 from mlproject.train import load_model
 from tests.container import build, find_engine
 

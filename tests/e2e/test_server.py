@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from benchmarks.harness import free_port, gunicorn, gunicorn_command, image_env
-from mlproject.dataset import SCHEMA
 from mlserve import bundle
 from mlserve.app import create_app
+from tests.helpers import penguins_example
 
 
 def refusal(model_dir: Path) -> tuple[int, str]:
@@ -69,8 +69,8 @@ def test_a_missing_model_file_stops_the_server(broken):
     ("feeds", "problem"),
     [
         ([{"name": "numbers", "columns": ["bill_length_mm"]}], "every input column exactly once"),
-        ([{"name": "all", "columns": SCHEMA.feature_names}], "only numbers or only categories"),
-        ([{"name": "x", "columns": ["no_such_column"]}], "malformed feeds"),
+        ([{"name": "all", "columns": penguins_example().SCHEMA.feature_names}], "only numbers or only categories"),
+        ([{"name": "x", "columns": ["no_such_column"]}], "every input column exactly once"),
     ],
 )
 def test_feeds_that_do_not_fit_the_columns_stop_the_server(broken, feeds, problem):

@@ -1,36 +1,61 @@
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from mlproject import config
+from tests.helpers import REPO
 
 
-def test_the_shipped_params_file_parses_and_sets_every_key_explicitly():
-    raw = yaml.safe_load(Path(config.PARAMS_FILE).read_text())
-    params = config.parse_params(raw)
-    assert config.flatten(params.model_dump()).keys() == config.flatten(raw).keys()
+def test_the_shipped_params_file_parses_and_sets_every_key_that_has_a_value():
+    raw = yaml.safe_load((REPO / config.PARAMS_FILE).read_text())
+    parsed = config.flatten(config.parse_params(raw).model_dump())
+    assert {key for key, value in parsed.items() if value is not None} <= config.flatten(raw).keys()
 
 
 def test_missing_sections_take_their_defaults():
     assert config.parse_params({}) == config.Params()
 
 
+def test_the_committed_json_schema_is_the_one_the_typed_params_generate():
+    committed = json.loads((REPO / config.PARAMS_SCHEMA_FILE).read_text())
+    assert committed == config.params_json_schema(), "run `make params-schema` and commit the result"
+    first_line = (REPO / config.PARAMS_FILE).read_text().splitlines()[0]
+    assert first_line == f"# yaml-language-server: $schema={config.PARAMS_SCHEMA_FILE}"
+
+
+STEP = "model.steps.classify"
+
+
+def with_step(estimator: str, **hyperparameters) -> dict:
+    return {"model": {"steps": {"classify": {"estimator": estimator, "params": hyperparameters}}}}
+
+
 @pytest.mark.parametrize(
     ("raw", "key", "problem"),
     [
-        ({"train": {"n_estimators": 10}}, "train.n_estimators", "unknown key"),
+        ({"train": {"n_estimators": 10}}, "train", "unknown key"),
         ({"sede": 1}, "sede", "unknown key"),
         ({"seed": "42"}, "seed", "valid integer"),
         ({"seed": 4.5}, "seed", "valid integer"),
         ({"seed": -1}, "seed", "greater than or equal to 0"),
+        ({"task": "ranking"}, "task", "'classification' or 'regression'"),
         ({"data": {"test_size": 0.9}}, "data.test_size", "less than 0.5"),
-        ({"train": {"random_forest": {"n_estimators": 0}}}, "train.random_forest.n_estimators", "greater than"),
-        ({"train": {"random_forest": {"max_depth": "deep"}}}, "train.random_forest.max_depth", "integer"),
-        ({"train": {"classifier": "svm"}}, "train.classifier", "'random_forest' or 'logistic_regression'"),
-        ({"registry": {"quality_gate": {"min_macro_f1": 1.5}}}, "registry.quality_gate.min_macro_f1", "1"),
         ({"registry": {"model_name": "bad name!"}}, "registry.model_name", "pattern"),
-        ({"train": {"n_jobs": True}}, "train.n_jobs", "integer"),
+        ({"model": {"n_jobs": 1}}, "model.n_jobs", "unknown key"),
+        ({"model": {"steps": {}}}, "model.steps", "at least 1 item"),
+        ({"registry": {"gate": {"metric": "r2"}}}, "registry.gate.metric", "not a classification metric"),
+        ({"registry": {"gate": {"metric": "log_loss", "min": 0.5}}}, "registry.gate", "better when lower: give max"),
+        ({"registry": {"gate": {"metric": "accuracy", "min": 0.5, "max": 0.9}}}, "registry.gate", "exactly one"),
+        (with_step("RandomForestClassifier", n_estimators=-5), f"{STEP}.params.n_estimators", "range [1, inf)"),
+        (with_step("RandomForestClassifier", max_depth="deep"), f"{STEP}.params.max_depth", "Got 'deep' instead"),
+        (with_step("RandomForestClassifier", n_estimator=5), f"{STEP}.params.n_estimator", "did you mean n_estimators"),
+        (with_step("RandomForestClassifier", random_state=1), f"{STEP}.params.random_state", "set by seed"),
+        (with_step("RandomForestClassifer"), f"{STEP}.estimator", "did you mean RandomForestClassifier"),
+        (with_step("sklearn.ensemble.Nothing"), f"{STEP}.estimator", "cannot import 'sklearn.ensemble.Nothing'"),
+        (with_step("RandomForestRegressor"), f"{STEP}.estimator", "not a classifier, and task is classification"),
+        (with_step("f_regression"), f"{STEP}.estimator", "is not a scikit-learn estimator class"),
     ],
 )
 def test_bad_params_name_the_key_and_the_problem(raw, key, problem):
@@ -38,6 +63,12 @@ def test_bad_params_name_the_key_and_the_problem(raw, key, problem):
         config.parse_params(raw)
     line = next(line for line in str(caught.value).splitlines() if line.strip().startswith(f"{key}:"))
     assert problem in line
+
+
+def test_a_step_before_the_last_must_transform():
+    raw = {"model": {"steps": {"first": {"estimator": "LogisticRegression"}, "second": {"estimator": "SVC"}}}}
+    with pytest.raises(config.ParamsError, match="model.steps.first.estimator: LogisticRegression is not a transformer"):
+        config.parse_params(raw)
 
 
 def test_every_problem_is_reported_at_once():
@@ -61,7 +92,12 @@ def test_invalid_yaml_is_reported_with_the_file_name(tmp_path):
 
 
 def test_flatten_uses_dotted_names():
-    assert config.flatten({"a": {"b": 1, "c": {"d": None}}, "e": "x"}) == {"a.b": 1, "a.c.d": None, "e": "x"}
+    assert config.flatten({"a": {"b": 1, "c": {"d": None}}, "e": "x", "f": {}}) == {
+        "a.b": 1,
+        "a.c.d": None,
+        "e": "x",
+        "f": {},
+    }
 
 
 def test_queued_experiments_track_into_the_project_they_were_queued_from(tmp_path):
@@ -71,7 +107,7 @@ def test_queued_experiments_track_into_the_project_they_were_queued_from(tmp_pat
     assert config.project_root(tmp_path) == tmp_path
 
 
-def test_tracking_uri_defaults_to_the_projects_sqlite_file_and_honours_the_variable(monkeypatch, tmp_path):
+def test_tracking_uri_defaults_to_the_projects_sqlite_file_and_honours_the_variable(monkeypatch, tmp_path: Path):
     monkeypatch.delenv(config.TRACKING_URI_VARIABLE, raising=False)
     monkeypatch.chdir(tmp_path)
     assert config.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"

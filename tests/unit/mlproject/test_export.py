@@ -1,66 +1,156 @@
 import hashlib
 from types import SimpleNamespace
 
+import numpy as np
 import onnx
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
 
-from mlproject import config, export
-from mlproject.dataset import SCHEMA
+from mlproject import config, export, features
 from mlproject.onnx_graph import group_inputs
+from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlproject.train import fit
+from mlserve import manifest as contract
+from tests.helpers import EXAMPLES, load_module, penguins_example, synthetic_frame
+
+PENGUINS = penguins_example().SCHEMA
+EXACT = config.Tolerance()
+REGRESSION = config.parse_params({
+    "task": "regression",
+    "registry": {"gate": {"metric": "r2", "min": 0.1}},
+    "model": {"steps": {"scale": {"estimator": "MinMaxScaler"},
+                        "select": {"estimator": "SelectKBest", "params": {"score_func": "f_regression", "k": 2}},
+                        "regress": {"estimator": "LinearRegression"}}},
+})  # fmt: skip
+ODD_NAMES = DatasetSchema(
+    features=(
+        NumericColumn("od280/od315 ratio", minimum=0.0, maximum=5.0),
+        NumericColumn("two words", minimum=0.0, maximum=1.0),
+        NumericColumn("plain", minimum=-1.0, maximum=1.0),
+        CategoricalColumn("kind/of", categories=("a", "b")),
+    ),
+    target=NumericColumn("y", minimum=0.0, maximum=100.0),
+    min_rows=10,
+)
 
 
-def test_the_onnx_model_takes_a_numbers_and_a_categories_tensor_and_has_plain_outputs(fitted):
-    onnx_model, feeds = export.convert(fitted, SCHEMA)
+def test_the_active_projects_model_converts_and_agrees_with_scikit_learn(synthetic_model, synthetic_splits, schema, params):
+    converted = export.convert(synthetic_model, schema, params.task)
+    checked = export.parity(synthetic_model, *converted, synthetic_splits[1], schema, params.export.tolerance)
+    assert checked.rows == len(synthetic_splits[1])
+    assert sorted(column for feed in converted[1] for column in feed.columns) == sorted(schema.feature_names)
+
+
+def test_the_penguins_model_takes_a_numbers_and_a_categories_tensor_and_has_plain_outputs(fitted):
+    onnx_model, feeds, outputs = export.convert(fitted, PENGUINS, "classification")
     graph = onnx.load_from_string(onnx_model).graph
-    assert feeds == [
-        {"name": "numbers", "columns": SCHEMA.numeric},
-        {"name": "categories", "columns": SCHEMA.categorical},
-    ]
+    assert feeds == [contract.Feed("numbers", PENGUINS.numeric), contract.Feed("categories", PENGUINS.categorical)]
     assert [i.name for i in graph.input] == ["numbers", "categories"]
-    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [0, len(SCHEMA.numeric)]
-    assert [o.name for o in graph.output] == ["label", "probabilities"]
-    per_column, columns = export.convert(fitted, SCHEMA, group=False)
-    assert [i.name for i in onnx.load_from_string(per_column).graph.input] == SCHEMA.feature_names
-    assert columns == [{"name": name, "columns": [name]} for name in SCHEMA.feature_names]
+    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [0, len(PENGUINS.numeric)]
+    assert outputs == [o.name for o in graph.output] == ["label", "probabilities"]
+    per_column, columns, _ = export.convert(fitted, PENGUINS, "classification", group=False)
+    assert [i.name for i in onnx.load_from_string(per_column).graph.input] == PENGUINS.feature_names
+    assert columns == [contract.Feed(name, [name]) for name in PENGUINS.feature_names]
     assert len(graph.node) < len(onnx.load_from_string(per_column).graph.node)
 
 
 def test_a_graph_of_another_shape_keeps_one_input_per_column(fitted):
-    per_column, _ = export.convert(fitted, SCHEMA, group=False)
+    per_column, _, _ = export.convert(fitted, PENGUINS, "classification", group=False)
     model = onnx.load_from_string(per_column)
     for node in model.graph.node:  # a numeric Concat along another axis is not the pattern
-        if node.op_type == "Concat" and list(node.input) == SCHEMA.numeric:
+        if node.op_type == "Concat" and list(node.input) == PENGUINS.numeric:
             node.attribute[0].i = 0
-    feeds = group_inputs(model, SCHEMA.numeric, SCHEMA.categorical)
-    assert feeds[: len(SCHEMA.numeric)] == [{"name": name, "columns": [name]} for name in SCHEMA.numeric]
-    assert feeds[-1] == {"name": "categories", "columns": SCHEMA.categorical}
+    feeds = group_inputs(model, PENGUINS.numeric, PENGUINS.categorical)
+    assert feeds[: len(PENGUINS.numeric)] == [{"name": name, "columns": [name]} for name in PENGUINS.numeric]
+    assert feeds[-1] == {"name": "categories", "columns": PENGUINS.categorical}
     assert [i.name for i in model.graph.input] == [feed["name"] for feed in feeds]
 
 
-@pytest.mark.parametrize("classifier", ["random_forest", "logistic_regression"])
-def test_parity_holds_on_the_whole_test_split(splits, classifier):
+@pytest.mark.parametrize("estimator", ["RandomForestClassifier", "LogisticRegression"])
+def test_penguins_parity_holds_on_the_whole_test_split(splits, estimator):
     train, test = splits
-    model = fit(train, config.parse_params({"train": {"classifier": classifier}}))
-    checked = export.parity(model, *export.convert(model, SCHEMA), test, SCHEMA)
-    assert checked["rows"] == len(test) and checked["labels_equal"]
-    assert checked["max_probability_difference"] <= export.PROBABILITY_TOLERANCE
+    params = config.parse_params({"features": {"scale_numbers": estimator == "LogisticRegression"},
+                                  "model": {"steps": {"classify": {"estimator": estimator}}}})  # fmt: skip
+    model = fit(train, params, PENGUINS)
+    checked = export.parity(model, *export.convert(model, PENGUINS, "classification"), test, PENGUINS, EXACT)
+    assert checked.rows == len(test) and checked.labels_equal
+    assert checked.max_difference <= EXACT.absolute
 
 
 def test_a_model_that_disagrees_fails_the_export_with_a_message(splits, fitted):
     train, test = splits
-    other = fit(train, config.parse_params({"train": {"classifier": "logistic_regression",
-                                                     "logistic_regression": {"C": 0.001}}}))  # fmt: skip
+    weak = config.parse_params({"model": {"steps": {"c": {"estimator": "LogisticRegression", "params": {"C": 0.001}}}}})
+    other = fit(train, weak, PENGUINS)
+    converted = export.convert(other, PENGUINS, "classification")
     with pytest.raises(export.ExportError, match=r"disagree on \d+ of 69 test rows|differ from scikit-learn's"):
-        export.parity(fitted, *export.convert(other, SCHEMA), test, SCHEMA)
+        export.parity(fitted, *converted, test, PENGUINS, EXACT)
 
 
-def test_the_manifest_describes_the_model_and_pins_its_bytes(fitted, splits):
-    onnx_model, feeds = export.convert(fitted, SCHEMA)
+def test_a_regressor_exports_with_a_predictions_output_and_keeps_odd_column_names():
+    train = synthetic_frame(ODD_NAMES, rows=120, seed=4)
+    model = fit(train, REGRESSION, ODD_NAMES)
+    onnx_model, feeds, outputs = export.convert(model, ODD_NAMES, "regression")
+    assert outputs == ["predictions"]
+    assert sorted(c for feed in feeds for c in feed.columns) == sorted(ODD_NAMES.feature_names)
+    assert all("/" not in feed.name and " " not in feed.name for feed in feeds)
+    tolerance = config.Tolerance(absolute=1e-4, relative=1e-5)
+    checked = export.parity(model, onnx_model, feeds, outputs, train, ODD_NAMES, tolerance)
+    assert checked.labels_equal is None and 0 <= checked.max_difference <= 1e-3
+
+
+def test_a_regression_outside_the_tolerance_fails_naming_the_difference():
+    train = synthetic_frame(ODD_NAMES, rows=120, seed=4)
+    model = fit(train, REGRESSION, ODD_NAMES)
+    converted = export.convert(model, ODD_NAMES, "regression")
+    other = fit(synthetic_frame(ODD_NAMES, rows=120, seed=9), REGRESSION, ODD_NAMES)
+    with pytest.raises(export.ExportError, match=r"ONNX predictions differ from scikit-learn's by up to .*first: row"):
+        export.parity(other, *converted, train, ODD_NAMES, config.Tolerance(absolute=1e-6, relative=0.0))
+
+
+class Unconvertible(TransformerMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        return X
+
+
+def test_a_transformer_without_a_converter_fails_in_one_line_saying_what_to_add(splits):
+    train, _ = splits
+    model = fit(train, config.Params(), PENGUINS)
+    unconvertible = Pipeline([*model.steps[:-1], ("mine", Unconvertible().fit(np.zeros((1, 1)))), model.steps[-1]])
+    with pytest.raises(export.ExportError) as caught:
+        export.convert(unconvertible, PENGUINS, "classification")
+    message = str(caught.value)
+    assert "Unconvertible has no ONNX converter" in message and "ONNX_CONVERTERS" in message
+    assert "\n" not in message
+
+
+def test_the_custom_examples_transformer_converts_with_its_own_converter(splits, monkeypatch):
+    """The penguins-custom example's BillRatio, fitted and exported with the converter beside it."""
+    custom = load_module(EXAMPLES / "penguins-custom" / "features.py", "penguins_custom_features")
+    monkeypatch.setattr(features, "ONNX_CONVERTERS", custom.ONNX_CONVERTERS)
+    monkeypatch.setattr("mlproject.train.build_preprocessor", custom.build_preprocessor)
+    train, test = splits
+    model = fit(train, config.Params(), PENGUINS)
+    numeric = model.named_steps["preprocess"].named_transformers_["numeric"]
+    assert [name for name, _ in numeric.steps] == ["impute", "bill_ratio"]
+    checked = export.parity(model, *export.convert(model, PENGUINS, "classification"), test, PENGUINS, EXACT)
+    assert checked.labels_equal and checked.max_difference <= EXACT.absolute
+
+
+def test_the_manifest_describes_the_model_and_pins_its_bytes(fitted):
+    converted = export.convert(fitted, PENGUINS, "classification")
     version = SimpleNamespace(name="m", version="3", run_id="r")
-    manifest = export.manifest(version, "c0ffee", fitted, onnx_model, feeds, {"rows": 1}, SCHEMA)
-    assert manifest["model_sha256"] == hashlib.sha256(onnx_model).hexdigest()
-    assert (manifest["model_version"], manifest["git_commit"], manifest["label"]) == (3, "c0ffee", "species")
-    assert manifest["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
-    assert [c["name"] for c in manifest["inputs"]] == SCHEMA.feature_names
-    assert manifest["feeds"] == feeds
+    checked = contract.Parity(rows=1, max_difference=0.0, labels_equal=True)
+    manifest = export.build_manifest(version, "c0ffee", fitted, converted, checked, PENGUINS, EXACT)
+    assert manifest.model_sha256 == hashlib.sha256(converted[0]).hexdigest()
+    assert (manifest.model_version, manifest.git_commit, manifest.target, manifest.task) == (
+        3, "c0ffee", "species", "classification"
+    )  # fmt: skip
+    assert manifest.classes == ["Adelie", "Chinstrap", "Gentoo"]
+    assert [c.name for c in manifest.inputs] == PENGUINS.feature_names
+    assert manifest.feeds == converted[1]
+    assert contract.decode(contract.msgspec.json.encode(manifest)) == manifest

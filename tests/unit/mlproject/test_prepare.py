@@ -1,9 +1,11 @@
 import pandas as pd
 import pytest
 
-from mlproject.dataset import SCHEMA
 from mlproject.prepare import split
-from mlproject.schema import SchemaError, clean
+from mlproject.schema import NumericColumn, SchemaError, clean
+from tests.helpers import penguins_example, synthetic_frame
+
+SCHEMA = penguins_example().SCHEMA
 
 
 def test_split_is_stratified_and_disjoint(penguins):
@@ -29,3 +31,17 @@ def test_a_class_too_rare_to_stratify_is_named(penguins):
     rare = pd.concat([frame[frame["species"] != "Gentoo"], lone])
     with pytest.raises(SchemaError, match="classes Gentoo have fewer than 2 rows"):
         split(rare, SCHEMA, 0.2, seed=0)
+
+
+def test_a_regression_split_is_seeded_and_not_stratified():
+    regression = type(SCHEMA)(SCHEMA.features, NumericColumn("mass", minimum=0.0, maximum=10.0), min_rows=10)
+    frame = clean(synthetic_frame(regression, rows=100, seed=3), regression)
+    train, test = split(frame, regression, test_size=0.25, seed=5)
+    assert (len(train), len(test)) == (75, 25)
+    pd.testing.assert_frame_equal(test, split(frame, regression, test_size=0.25, seed=5)[1])
+
+
+def test_the_active_projects_data_splits_as_its_params_say(synthetic, synthetic_splits, schema, params):
+    train, test = synthetic_splits
+    assert len(test) == pytest.approx(params.data.test_size * (len(train) + len(test)), abs=1)
+    assert list(train.columns) == [*schema.feature_names, schema.label]

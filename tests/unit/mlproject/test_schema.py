@@ -2,8 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlproject.dataset import SCHEMA
-from mlproject.schema import SchemaError, check, clean, find_problems
+from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn, SchemaError, check, clean, find_problems
+from tests.helpers import penguins_example
+
+SCHEMA = penguins_example().SCHEMA  # the checks are shown on the penguins' real data, whichever example is active
 
 
 def test_the_shipped_penguins_data_holds_its_schema(penguins):
@@ -100,3 +102,40 @@ def test_clean_keeps_declared_columns_typed_and_drops_empty_and_repeated_rows(pe
     assert len(cleaned) == len(penguins)
     assert all(cleaned[name].dtype == "float64" for name in SCHEMA.numeric)
     assert cleaned["sex"].isna().sum() == penguins["sex"].isna().sum()
+
+
+INTEGER_CLASSES = DatasetSchema(
+    features=(NumericColumn("x", minimum=0.0, maximum=1.0),),
+    target=CategoricalColumn("kind", categories=(0, 1, 2)),
+    min_rows=1,
+)
+NUMERIC_TARGET = DatasetSchema(
+    features=(NumericColumn("x", minimum=0.0, maximum=1.0),),
+    target=NumericColumn("y", minimum=0.0, maximum=400.0),
+    min_rows=1,
+)
+
+
+def test_integer_classes_are_accepted_as_integers_and_keep_their_type():
+    frame = pd.DataFrame({"x": [0.1, 0.5, 0.9], "kind": [0, 2, 1]})
+    assert find_problems(frame, INTEGER_CLASSES) == []
+    assert clean(frame, INTEGER_CLASSES)["kind"].tolist() == [0, 2, 1]
+    assert find_problems(frame.assign(kind=[0, 3, 1]), INTEGER_CLASSES) == [
+        "column 'kind': unknown values 3 at row 2; allowed: 0, 1, 2"
+    ]
+
+
+def test_a_numeric_target_is_checked_as_a_number_and_stays_one():
+    frame = pd.DataFrame({"x": [0.1, 0.5, 0.9], "y": [151.0, 75.0, 141.0]})
+    assert find_problems(frame, NUMERIC_TARGET) == []
+    assert clean(frame, NUMERIC_TARGET)["y"].dtype == "float64"
+    assert find_problems(frame.assign(y=[151.0, None, 500.0]), NUMERIC_TARGET) == [
+        "column 'y': values outside [0.0, 400.0]: 500.0 at row 3",
+        "column 'y': missing values at row 2",
+    ]
+
+
+def test_the_task_follows_the_target_and_must_match_params():
+    assert (INTEGER_CLASSES.task, NUMERIC_TARGET.task) == ("classification", "regression")
+    with pytest.raises(SchemaError, match="params.yaml says task: classification, but the target 'y'"):
+        NUMERIC_TARGET.require_task("classification")

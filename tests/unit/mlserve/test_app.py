@@ -10,11 +10,10 @@ import threading
 import numpy as np
 import pytest
 
-from mlproject.dataset import SCHEMA
-from mlproject.features import model_input
+from mlproject.inputs import model_input
 from mlserve import bundle as bundles
 from mlserve.app import create_app
-from tests.conftest import write_bundle
+from tests.helpers import write_bundle
 
 RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181, "body_mass_g": 3750,
           "island": "Torgersen", "sex": "male"}  # fmt: skip
@@ -47,11 +46,11 @@ def test_service_endpoints(client):
     assert client.get("/version").data == b"penguins-classifier/7\n"
 
 
-def test_every_body_form_predicts_what_scikit_learn_predicts(client, fitted, splits):
+def test_every_body_form_predicts_what_scikit_learn_predicts(client, fitted, splits, penguins_schema):
     _, test = splits
-    features = model_input(test, SCHEMA)
+    features = model_input(test, penguins_schema)
     expected = list(fitted.predict(features))
-    records = json.loads(test[SCHEMA.feature_names].to_json(orient="records"))
+    records = json.loads(test[penguins_schema.feature_names].to_json(orient="records"))
     rows = [list(record.values()) for record in records]
     for body in (records, rows):
         response = predict(client, body)
@@ -63,13 +62,14 @@ def test_every_body_form_predicts_what_scikit_learn_predicts(client, fitted, spl
     assert predict(client, ROW).json["predictions"] == ["Adelie"]
 
 
-def test_a_bundle_with_one_input_per_column_serves_the_same_answers(client, fitted, splits, tmp_path):
+def test_a_bundle_with_one_input_per_column_serves_the_same_answers(client, fitted, splits, penguins_schema, tmp_path):
     """The fallback export (a graph that could not be regrouped) is served through its own feeds."""
     _, test = splits
-    per_column = create_app({"MODEL_DIR": str(write_bundle(tmp_path, fitted, test, group=False)),
+    names = penguins_schema.feature_names
+    per_column = create_app({"MODEL_DIR": str(write_bundle(tmp_path, fitted, test, penguins_schema, group=False)),
                              "LOAD_IN_BACKGROUND": False, "MAX_ROWS": 500}).test_client()  # fmt: skip
-    assert [feed["name"] for feed in per_column.get("/metadata").json["feeds"]] == SCHEMA.feature_names
-    rows = json.loads(test[SCHEMA.feature_names].to_json(orient="values"))
+    assert [feed["name"] for feed in per_column.get("/metadata").json["feeds"]] == names
+    rows = json.loads(test[names].to_json(orient="values"))
     assert predict(per_column, rows).json == predict(client, rows).json
 
 

@@ -1,46 +1,50 @@
 """Schemathesis against the server's own /openapi.json: generated requests, valid and invalid, to every
-operation. No 5xx, and every response must conform to the document (status, content type, schema)."""
+operation of a classifier's server and of a regression model's. No 5xx, and every response must conform
+to the document (status, content type, schema)."""
 
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mlproject import config
-from mlproject.dataset import SCHEMA, load_raw
 from mlproject.prepare import split
-from mlproject.schema import clean
+from mlproject.schema import DatasetSchema, clean
 from mlproject.train import fit
 from mlserve.app import create_app
-from tests.conftest import write_bundle
+from tests.helpers import penguins_example, regression_params, regression_schema, synthetic_frame, write_bundle
 
-EXAMPLES_PER_OPERATION = 400  # per operation and mode; GETs without parameters need few
-COUNTS = {"requests": 0, "server_errors": 0}
-
-
-def _app():
-    """Schemathesis reads the schema when this module is collected, so the app is built here."""
-    train, test = split(clean(load_raw(), SCHEMA), SCHEMA, test_size=0.2, seed=42)
-    bundle = write_bundle(Path(tempfile.mkdtemp(prefix="fuzz-bundle-")), fit(train, config.Params()), test)
-    return create_app({"MODEL_DIR": str(bundle), "MAX_ROWS": 50})
+# Per operation and mode; GETs without parameters need few. The regression server shares every code path
+# but the answer's, so fewer examples suffice there.
+EXAMPLES_PER_OPERATION = {"classification": 400, "regression": 100}
+COUNTS = {"classification": 0, "regression": 0, "server_errors": 0}
 
 
-schema = schemathesis.openapi.from_wsgi("/openapi.json", _app())
-schema.config.generation.update(
-    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES_PER_OPERATION
-)
-# More rows than the batch limit is refused with 413 (documented), a rejection like any other.
-schema.config.checks.negative_data_rejection.expected_statuses.append("413")
+def _schema(frame: pd.DataFrame, schema: DatasetSchema, params: config.Params) -> schemathesis.BaseSchema:
+    """Schemathesis reads the document when this module is collected, so the apps are built here."""
+    train, test = split(frame, schema, test_size=0.2, seed=42)
+    bundle = write_bundle(Path(tempfile.mkdtemp(prefix="fuzz-bundle-")), fit(train, params, schema), test, schema)
+    document = schemathesis.openapi.from_wsgi("/openapi.json", create_app({"MODEL_DIR": str(bundle), "MAX_ROWS": 50}))
+    document.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES_PER_OPERATION[schema.task]
+    )
+    # More rows than the batch limit is refused with 413 (documented), a rejection like any other.
+    document.config.checks.negative_data_rejection.expected_statuses.append("413")
+    return document
 
 
-@schema.parametrize()
-@settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_conforms_and_never_fails(case):
+penguins = penguins_example()
+classifier = _schema(clean(penguins.load_raw(), penguins.SCHEMA), penguins.SCHEMA, config.Params())
+regression = _schema(synthetic_frame(regression_schema(), rows=240, seed=1), regression_schema(), regression_params())
+
+
+def conforms_and_never_fails(case, task: str) -> None:
     response = case.call()
-    COUNTS["requests"] += 1
+    COUNTS[task] += 1
     COUNTS["server_errors"] += response.status_code >= 500
     assert response.status_code < 500, response.text
     # /predict's document is exact: every schema-valid body must be accepted. MLflow's protocol ties
@@ -50,8 +54,24 @@ def test_every_operation_conforms_and_never_fails(case):
     case.validate_response(response, excluded_checks=loose)
 
 
+@classifier.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_of_a_classifier_conforms_and_never_fails(case):
+    conforms_and_never_fails(case, "classification")
+
+
+@regression.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_of_a_regression_model_conforms_and_never_fails(case):
+    conforms_and_never_fails(case, "regression")
+
+
 def test_the_fuzzing_sent_enough_requests():
-    """Runs after the parametrized test above (same module, file order)."""
-    print(f"\nschemathesis: {COUNTS['requests']} requests, {COUNTS['server_errors']} server errors")
-    assert COUNTS["requests"] >= 1000
+    """Runs after the parametrized tests above (same module, file order)."""
+    total = COUNTS["classification"] + COUNTS["regression"]
+    print(
+        f"\nschemathesis: {total} requests, {COUNTS['server_errors']} server errors "
+        f"({COUNTS['classification']} to the classifier, {COUNTS['regression']} to the regression model)"
+    )
+    assert COUNTS["classification"] >= 1000 and COUNTS["regression"] >= 250
     assert COUNTS["server_errors"] == 0

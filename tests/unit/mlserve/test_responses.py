@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mlserve.responses import BATCH_ROWS, PredictionJson, probability_rows_json
+from mlserve.responses import BATCH_ROWS, ClassificationJson, probability_rows_json
 
 EDGES = [
     [0.0, 0.0, 1.0],
@@ -36,7 +36,7 @@ def test_rows_written_as_digits_equal_numpys_rounding():
 def test_small_and_large_responses_carry_the_same_values(rows):
     probabilities = np.resize(np.array(EDGES, dtype=np.float32), (rows, 3))
     labels = np.array(["Adelie", "Chinstrap", "Gentoo"], dtype=object)[probabilities.argmax(axis=1)]
-    body = json.loads(PredictionJson(["Adelie", "Chinstrap", "Gentoo"], "7")(labels, probabilities))
+    body = json.loads(ClassificationJson(["Adelie", "Chinstrap", "Gentoo"], "7")(labels, probabilities))
     assert list(body) == ["predictions", "probabilities", "classes", "model_version"]
     assert body["predictions"] == labels.tolist() and body["probabilities"] == rounded(probabilities)
     assert body["classes"] == ["Adelie", "Chinstrap", "Gentoo"] and body["model_version"] == "7"
@@ -51,5 +51,5 @@ def test_a_probability_outside_0_1_is_a_server_error_not_a_number(bad):
 
 
 def test_a_label_the_manifest_does_not_list_is_still_written_as_json():
-    body = PredictionJson(["Adelie"], 1)(np.array(['Say "hi"'], dtype=object), np.array([[1.0]], dtype=np.float32))
+    body = ClassificationJson(["Adelie"], 1)(np.array(['Say "hi"'], dtype=object), np.array([[1.0]], dtype=np.float32))
     assert json.loads(body)["predictions"] == ['Say "hi"']

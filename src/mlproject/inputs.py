@@ -1,0 +1,31 @@
+"""A table's columns as the model takes them, the same in training, evaluation, export and the server.
+
+Numbers as float64; categories as strings, with the empty string for a missing value (ONNX cannot hold
+NaN in a string column, and the server sends "" for null); the target as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlproject.schema import DatasetSchema
+
+MISSING_CATEGORY = ""
+
+
+def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """The feature columns in schema order: numbers as float64, categories as str with "" for missing."""
+    columns = {}
+    for name in schema.feature_names:
+        if name in schema.numeric:
+            columns[name] = frame[name].astype("float64")
+        else:
+            values = frame[name].astype("object")
+            columns[name] = values.where(values.notna(), MISSING_CATEGORY).astype(str).astype(object)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def target(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
+    """Classes keep their type (strings or integers); a numeric target stays numeric."""
+    return frame[schema.label].to_numpy()
