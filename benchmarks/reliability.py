@@ -1,7 +1,7 @@
 """Load and fault harness for the server: gunicorn with the image's settings, on 127.0.0.1 only.
 
 Every load is bounded in time; every process started here is stopped by its id. `make reliability`
-runs it all (`python -m benchmarks.reliability`) and prints one table; tests/test_reliability.py asserts
+runs it all (`python -m benchmarks.reliability`) and prints one table; tests/e2e/test_reliability.py asserts
 the same figures against their thresholds.
 """
 
@@ -143,7 +143,7 @@ def sigterm_under_load(model_dir: Path, graceful_timeout: int = 10, in_flight: i
 def fuzz() -> dict[str, float]:
     """Run the schemathesis and property tests; read the request count they print."""
     command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-               "tests/test_openapi_fuzz.py", "tests/test_fuzz.py"]  # fmt: skip
+               "tests/unit/mlserve/test_openapi_fuzz.py", "tests/unit/mlserve/test_fuzz.py"]  # fmt: skip
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     found = re.search(r"schemathesis: (\d+) requests, (\d+) server errors", result.stdout)
     return {

@@ -158,7 +158,7 @@ class Project:
     def use_example(self, name: str) -> None:
         self.run("make", "--no-print-directory", "use-example", f"EXAMPLE={name}")
         self.run("git", "add", "-A")
-        self.run("git", "commit", "-q", "-m", f"use the {name} example")
+        self.run("git", "commit", "-q", "--allow-empty", "-m", f"use the {name} example")
 
 
 def copy_project(destination: Path) -> Project:

@@ -90,7 +90,7 @@ class ModelParams(_Strict):
 
 class GateParams(_Strict):
     metric: str = Field("macro_f1", description="a metric evaluate writes for the task")
-    min: float | None = Field(0.9, description="the metric must be at least this (for metrics where higher is better)")
+    min: float | None = Field(None, description="the metric must be at least this (for metrics where higher is better)")
     max: float | None = Field(None, description="the metric must be at most this (for metrics where lower is better)")
 
 
@@ -98,7 +98,7 @@ class RegistryParams(_Strict):
     experiment_name: Annotated[str, Field(min_length=1, max_length=200)] = "default"
     model_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")] = "model"
     champion_alias: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] = "champion"
-    gate: GateParams = GateParams()
+    gate: GateParams = GateParams(metric="macro_f1", min=0.9)
 
 
 class Tolerance(_Strict):

@@ -96,9 +96,7 @@ def build_step(name: str, spec: StepParams, seed: int) -> BaseEstimator:
 
 def build_steps(params: Params) -> list[tuple[str, BaseEstimator]]:
     """The model's steps, checked: transformers first, then one estimator that fits the task."""
-    steps = [
-        (name, build_step(name, spec, params.seed)) for name, spec in params.model.steps.items()
-    ]
+    steps = [(name, build_step(name, spec, params.seed)) for name, spec in params.model.steps.items()]
     *transformers, (last, predictor) = steps
     for name, step in transformers:
         if not hasattr(step, "transform"):

@@ -94,10 +94,14 @@ def log_run(params: config.Params, metrics: dict, model, decision: AliasDecision
                 warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
                 dataset = mlflow.data.from_pandas(frame, source=str(path), name=path.stem, targets=SCHEMA.label)
             mlflow.log_input(dataset, context=context)
+        with warnings.catch_warnings():
+            # Integer classes make MLflow hint that integers cannot be missing: labels never are.
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+            signature = infer_signature(example, model.predict(example))
         info = mlflow.sklearn.log_model(
             model,
             name="model",
-            signature=infer_signature(example, model.predict(example)),
+            signature=signature,
             input_example=example,
             pip_requirements=[f"{name}=={metadata.version(name)}" for name in MODEL_PACKAGES],
             skops_trusted_types=trusted_types_of(config.MODEL_FILE.read_bytes()),

@@ -188,12 +188,16 @@ def clean(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     splits. Remaining gaps stay missing: imputation is part of the model, so it is learnt on train only.
     """
     kept = frame[[*schema.feature_names, schema.label]].copy()
-    numeric = [*schema.numeric, *([schema.label] if schema.task == "regression" else [])]
-    categorical = [*schema.categorical, *([schema.label] if schema.task == "classification" else [])]
-    for name in numeric:
+    for name in schema.numeric:
         kept[name] = pd.to_numeric(kept[name]).astype("float64")
-    for name in categorical:
+    for name in schema.categorical:
         kept[name] = kept[name].astype("object").where(kept[name].notna(), None)
+    if schema.task == "regression":
+        kept[schema.label] = pd.to_numeric(kept[schema.label]).astype("float64")
+    elif all(isinstance(c, int) for c in schema.classes):  # integer classes stay integers (a target has no gaps)
+        kept[schema.label] = kept[schema.label].astype("int64")
+    else:
+        kept[schema.label] = kept[schema.label].astype("object")
     kept = kept[kept[schema.feature_names].notna().any(axis=1)]
     kept = kept.drop_duplicates()
     return kept.reset_index(drop=True)

@@ -167,7 +167,8 @@ def create_app(config: dict | None = None) -> Flask:
                 raise InputError("malformed CSV: the body is not UTF-8 text") from None
         else:
             rows = rows_from_mlflow(parse_json(body))
-        return Response(state.answer.mlflow(*predict(rows)), mimetype=JSON)
+        outputs = predict(rows)
+        return Response(state.answer.mlflow(*outputs), mimetype=JSON)
 
     @app.get("/ping")
     def ping():

@@ -14,9 +14,8 @@ import pytest
 from mlflow import MlflowClient
 
 from benchmarks.harness import free_port
-from mlproject.dataset import SCHEMA
 from mlproject.inputs import model_input
-from mlproject.train import load_model
+from mlproject.model_io import load_model
 from tests.container import build, find_engine
 
 pytestmark = pytest.mark.slow
@@ -77,28 +76,35 @@ def container(image):
         engine.run("rm", "--force", "--time", "2", name, check=False)
 
 
-def test_the_container_predicts_what_the_offline_pipeline_predicts(container, reproduced):
+def test_the_container_predicts_what_the_offline_pipeline_predicts(container, reproduced, schema):
     _, _, url, _ = container
     test = pd.read_csv(reproduced.root / "data/processed/test.csv")
-    features = model_input(test, SCHEMA)
+    features = model_input(test, schema)
     offline = load_model(reproduced.root / "models/model.skops")
-    records = json.loads(test[SCHEMA.feature_names].to_json(orient="records"))
+    records = json.loads(test[schema.feature_names].to_json(orient="records"))
     status, body = post_json(f"{url}/predict", records)
     assert status == 200, body
-    assert body["predictions"] == list(offline.predict(features))
-    np.testing.assert_allclose(body["probabilities"], offline.predict_proba(features), atol=1e-5)
+    tolerance = reproduced.params().export.tolerance
+    if schema.task == "classification":
+        assert body["predictions"] == offline.predict(features).tolist()
+        np.testing.assert_allclose(body["probabilities"], offline.predict_proba(features), atol=1e-5)
+    else:
+        np.testing.assert_allclose(
+            body["predictions"], offline.predict(features), atol=tolerance.absolute, rtol=tolerance.relative
+        )
 
 
 def test_ready_and_metadata_report_the_registry_champion(container, reproduced):
     _, _, url, _ = container
     status, body = get(f"{url}/ready")
     assert status == 200 and json.loads(body)["status"] == "ready"
+    registry = reproduced.params().registry
     client = MlflowClient(tracking_uri=f"sqlite:///{reproduced.root / 'mlflow.db'}")
-    champion = client.get_model_version_by_alias("penguins-classifier", "champion")
+    champion = client.get_model_version_by_alias(registry.model_name, registry.champion_alias)
     status, body = get(f"{url}/metadata")
     manifest = json.loads(body)
     assert (manifest["model_name"], manifest["model_version"], manifest["run_id"]) == (
-        "penguins-classifier", int(champion.version), champion.run_id,
+        registry.model_name, int(champion.version), champion.run_id,
     )  # fmt: skip
 
 
@@ -113,7 +119,7 @@ def test_the_server_runs_as_a_user_who_cannot_write_the_code(container):
 
 def test_bad_requests_get_json_errors_through_the_container(container):
     _, _, url, _ = container
-    status, body = post_json(f"{url}/predict", {"bill_length_mm": "long"})
+    status, body = post_json(f"{url}/predict", {"no_such_field": "long"})
     assert status == 400 and body["detail"]
     assert get(f"{url}/nowhere")[0] == 404
 

@@ -1,4 +1,6 @@
-"""End to end: real `dvc repro`, `dvc exp run` and MLflow in scratch copies of the project."""
+"""End to end: real `dvc repro`, `dvc exp run` and MLflow in scratch copies of the active project.
+
+Tests named `penguins` are about the default example's data and are skipped when another is active."""
 
 from __future__ import annotations
 
@@ -8,17 +10,20 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from mlproject import config
-from tests.conftest import Project, copy_project, project_env
+from tests.helpers import Project, copy_project, project_env
 
 pytestmark = pytest.mark.slow
 
 PARAMS_TOUCHED = ("data/processed/train.csv", "data/processed/test.csv", "models/model.skops", "dvc.lock")
+TRACKED = ("data/raw/dataset.csv", "data/processed/train.csv", "data/processed/test.csv", "models/model.skops")
 
 
 def client_for(project: Project) -> MlflowClient:
@@ -27,42 +32,55 @@ def client_for(project: Project) -> MlflowClient:
 
 def runs_of(project: Project) -> list:
     client = client_for(project)
-    experiment = client.get_experiment_by_name("penguins")
+    experiment = client.get_experiment_by_name(project.params().registry.experiment_name)
     return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
 
 
-def test_repro_writes_every_declared_output(reproduced):
+def versions_of(project: Project) -> list:
+    return client_for(project).search_model_versions(f"name='{project.params().registry.model_name}'")
+
+
+def champion_of(project: Project):
+    registry = project.params().registry
+    return client_for(project).get_model_version_by_alias(registry.model_name, registry.champion_alias)
+
+
+def test_repro_writes_every_declared_output_and_the_tasks_metrics(reproduced):
     for name in [*reproduced.out_md5s(), "reports/registration.json"]:
         assert (reproduced.root / name).stat().st_size > 0, name
+    params = reproduced.params()
+    metrics = json.loads((reproduced.root / "reports/metrics.json").read_text())
+    assert set(config.METRICS[params.task]) - {"roc_auc"} <= set(metrics)
+    shown = reproduced.run("dvc", "metrics", "show", "--json").stdout
+    assert f'"{params.registry.gate.metric}"' in shown
+
+
+@pytest.mark.penguins
+def test_penguins_metrics_pass_the_gate_and_the_plots_render(reproduced, tmp_path):
     metrics = json.loads((reproduced.root / "reports/metrics.json").read_text())
     assert metrics["macro_f1"] >= 0.9
-    assert set(metrics) == {"accuracy", "macro_f1", "log_loss", "precision", "recall"}
-    shown = reproduced.run("dvc", "metrics", "show", "--json").stdout
-    assert '"macro_f1"' in shown
-
-
-def test_dvc_plots_render_the_confusion_matrix_and_roc_curves(reproduced, tmp_path):
+    assert set(metrics) == {"accuracy", "macro_f1", "log_loss", "roc_auc", "precision", "recall"}
     reproduced.run("dvc", "plots", "show", "-o", str(tmp_path / "plots"))
     page = (tmp_path / "plots" / "index.html").read_text()
     assert "Confusion matrix (test split)" in page and "ROC one-vs-rest (test split)" in page
     assert '"field": "class"' in page
 
 
-def test_the_mlflow_run_holds_params_metrics_lineage_and_artifacts(reproduced):
+def test_the_mlflow_run_holds_params_metrics_lineage_artifacts_and_the_models_code(reproduced, tmp_path):
     (run,) = runs_of(reproduced)
-    params = config.load_params(reproduced.root / "params.yaml")
+    params = reproduced.params()
     assert run.data.params == {k: str(v) for k, v in config.flatten(params.model_dump()).items()}
     metrics = config.flatten(json.loads((reproduced.root / "reports/metrics.json").read_text()))
     assert run.data.metrics == pytest.approx(metrics)
 
     tags = run.data.tags
     md5s = reproduced.out_md5s()
-    for path in ("data/raw/penguins.csv", "data/processed/train.csv", "data/processed/test.csv", "models/model.skops"):
+    for path in TRACKED:
         assert tags[f"dvc_md5.{path}"] == md5s[path]
     requirements = (reproduced.root / "requirements.txt").read_bytes()
     assert tags["requirements_sha256"] == hashlib.sha256(requirements).hexdigest()
-    head = reproduced.run("git", "rev-parse", "HEAD").stdout.strip()
-    assert tags["git_commit"] == head
+    assert tags["git_commit"] == reproduced.run("git", "rev-parse", "HEAD").stdout.strip()
+    assert tags["task"] == params.task
 
     inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
     assert set(inputs) == {"train", "test"}
@@ -72,38 +90,43 @@ def test_the_mlflow_run_holds_params_metrics_lineage_and_artifacts(reproduced):
     client = client_for(reproduced)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
     assert artifacts == {"reports/metrics.json", "reports/plots"}
-    plots = {a.path for a in client.list_artifacts(run.info.run_id, "reports/plots")}
-    assert plots == {"reports/plots/confusion.csv", "reports/plots/roc.csv"}
+    registry = reproduced.params().registry
+    mlflow.set_tracking_uri(f"sqlite:///{reproduced.root / 'mlflow.db'}")
+    model = Path(mlflow.artifacts.download_artifacts(f"models:/{registry.model_name}/1", dst_path=str(tmp_path)))
+    assert (model / "code" / "mlproject" / "features.py").read_bytes() == (
+        reproduced.root / "src/mlproject/features.py"
+    ).read_bytes()
 
 
-def test_the_model_is_registered_with_a_signature_and_becomes_champion(reproduced):
-    client = client_for(reproduced)
+def test_the_model_is_registered_with_a_signature_and_becomes_champion(reproduced, schema):
     (run,) = runs_of(reproduced)
-    champion = client.get_model_version_by_alias("penguins-classifier", "champion")
-    assert (champion.version, champion.run_id) == (1, run.info.run_id)
+    champion = champion_of(reproduced)
+    assert (int(champion.version), champion.run_id) == (1, run.info.run_id)
     registration = json.loads((reproduced.root / "reports/registration.json").read_text())
     assert registration["version"] == 1 and registration["alias_moved"] is True
-
+    registry = reproduced.params().registry
     mlflow.set_tracking_uri(f"sqlite:///{reproduced.root / 'mlflow.db'}")
-    info = mlflow.models.get_model_info("models:/penguins-classifier@champion")
-    assert [c["name"] for c in info.signature.inputs.to_dict()] == [
-        "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "island", "sex",
-    ]  # fmt: skip
+    info = mlflow.models.get_model_info(f"models:/{registry.model_name}@{registry.champion_alias}")
+    assert [c["name"] for c in info.signature.inputs.to_dict()] == schema.feature_names
+
+
+@pytest.mark.penguins
+def test_penguins_champion_predicts_a_known_penguin(reproduced):
+    mlflow.set_tracking_uri(f"sqlite:///{reproduced.root / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model("models:/penguins-classifier@champion")
     example = {"bill_length_mm": [39.1], "bill_depth_mm": [18.7], "flipper_length_mm": [181.0],
                "body_mass_g": [3750.0], "island": ["Torgersen"], "sex": ["male"]}  # fmt: skip
-    import pandas as pd
-
     assert list(model.predict(pd.DataFrame(example))) == ["Adelie"]
 
 
 def test_export_writes_the_champion_as_an_onnx_bundle(reproduced):
     manifest = json.loads((reproduced.root / "models/serving/manifest.json").read_text())
-    champion = client_for(reproduced).get_model_version_by_alias("penguins-classifier", "champion")
+    champion = champion_of(reproduced)
     assert (manifest["model_version"], manifest["run_id"]) == (int(champion.version), champion.run_id)
     model = (reproduced.root / "models/serving/model.onnx").read_bytes()
     assert hashlib.sha256(model).hexdigest() == manifest["model_sha256"]
-    assert manifest["parity"]["labels_equal"] and manifest["parity"]["rows"] == 69
+    test_rows = len(pd.read_csv(reproduced.root / "data/processed/test.csv"))
+    assert manifest["parity"]["rows"] == test_rows and manifest["task"] == reproduced.params().task
 
 
 def test_a_second_repro_with_nothing_changed_runs_nothing(scratch):
@@ -131,25 +154,41 @@ def test_force_twice_and_a_fresh_clone_elsewhere_give_identical_bytes(scratch, t
 
 def test_bad_params_fail_before_any_work_naming_the_key_and_keep_everything(scratch):
     before = scratch.snapshot(*PARAMS_TOUCHED)
-    scratch.set_param("train.random_forest.n_estimators", -5)
+    last = list(scratch.params().model.steps)[-1]
+    scratch.set_param(f"model.steps.{last}.params", {"no_such_hyperparameter": 5})
     result = scratch.run("dvc", "repro", check=False)
     assert result.returncode != 0
-    assert "train.random_forest.n_estimators: Input should be greater than or equal to 1 (got -5)" in result.stderr
+    assert f"model.steps.{last}.params.no_such_hyperparameter: not a hyperparameter of" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert scratch.snapshot(*PARAMS_TOUCHED) == before
 
-    scratch.set_param("train.random_forest.n_estimators", 100)
+    scratch.run("git", "checkout", "params.yaml")
     scratch.set_param("data.holdout", 0.3)
     result = scratch.run("dvc", "repro", check=False)
     assert "data.holdout: unknown key" in result.stderr
     assert scratch.snapshot(*PARAMS_TOUCHED) == before
+    scratch.run("git", "checkout", "params.yaml")
     assert len(runs_of(scratch)) == 1
 
 
+def test_an_out_of_range_hyperparameter_is_said_in_scikit_learns_words(scratch):
+    scratch.set_param(
+        "model.steps", {"classify": {"estimator": "RandomForestClassifier", "params": {"n_estimators": -5}}}
+    )
+    scratch.set_param("task", "classification")
+    result = scratch.run("dvc", "repro", check=False)
+    assert (
+        "model.steps.classify.params.n_estimators: The 'n_estimators' parameter of RandomForestClassifier must be"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.penguins
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda text: "", "data/raw/penguins.csv is empty"),
+        (lambda text: "", "data/raw/dataset.csv is empty"),
         (lambda text: text.replace("bill_depth_mm", "bill_width_mm", 1), "missing columns: bill_depth_mm"),
         (
             lambda text: text.replace("Adelie,Torgersen,39.1", "Adelie,Torgersen,long", 1),
@@ -159,8 +198,8 @@ def test_bad_params_fail_before_any_work_naming_the_key_and_keep_everything(scra
         (lambda text: text.replace("Adelie,Torgersen,39.1", "Adelie,Torgersen,391", 1), "values outside [25.0, 70.0]"),
     ],
 )
-def test_bad_raw_data_fails_in_prepare_naming_the_problem_and_keeps_everything(scratch, damage, message):
-    raw = scratch.root / "data/raw/penguins.csv"
+def test_penguins_bad_raw_data_fails_in_prepare_naming_the_problem_and_keeps_everything(scratch, damage, message):
+    raw = scratch.root / "data/raw/dataset.csv"
     before = scratch.snapshot(*PARAMS_TOUCHED)
     raw.write_text(damage(raw.read_text()))
     result = scratch.run("dvc", "repro", "--single-item", "prepare", check=False)
@@ -170,27 +209,32 @@ def test_bad_raw_data_fails_in_prepare_naming_the_problem_and_keeps_everything(s
     assert scratch.snapshot(*PARAMS_TOUCHED) == before
 
 
-def test_experiments_run_queued_and_direct_and_each_lands_in_mlflow(scratch):
+@pytest.mark.penguins
+def test_penguins_experiments_run_queued_and_direct_and_each_lands_in_mlflow(scratch):
     scratch.run(
-        "dvc", "exp", "run", "-S", "train.classifier=logistic_regression", "-S", "train.logistic_regression.C=0.001"
-    )
+        "dvc", "exp", "run", "-S", "features.scale_numbers=true", "-S", "model.steps.classify.estimator=LogisticRegression",
+        "-S", "~model.steps.classify.params", "-S", "+model.steps.classify.params={C: 0.001}",
+    )  # fmt: skip
     runs = runs_of(scratch)
-    assert len(runs) == 2 and runs[-1].data.params["train.classifier"] == "logistic_regression"
+    assert len(runs) == 2 and runs[-1].data.params["model.steps.classify.estimator"] == "LogisticRegression"
     registration = json.loads((scratch.root / "reports/registration.json").read_text())
-    assert registration["alias_moved"] is False, registration  # weaker than the champion: the alias stays
-    assert client_for(scratch).get_model_version_by_alias("penguins-classifier", "champion").version == 1
+    assert registration["version"] is None and registration["alias_moved"] is False, registration
+    assert "below the quality gate" in registration["reason"]
+    assert champion_of(scratch).version == 1 and len(versions_of(scratch)) == 1  # no version below the gate
 
+    scratch.run("git", "checkout", "params.yaml")  # back to the random forest
     for trees in (5, 7):
-        scratch.run("dvc", "exp", "run", "--queue", "-S", f"train.random_forest.n_estimators={trees}")
+        scratch.run("dvc", "exp", "run", "--queue", "-S", f"model.steps.classify.params.n_estimators={trees}")
     scratch.run("dvc", "exp", "run", "--run-all")
     runs = runs_of(scratch)
-    assert sorted(r.data.params["train.random_forest.n_estimators"] for r in runs[2:]) == ["5", "7"]
+    assert sorted(r.data.params["model.steps.classify.params.n_estimators"] for r in runs[2:]) == ["5", "7"]
     listed = scratch.run("dvc", "exp", "show", "--json").stdout
     assert listed.count('"n_estimators": 5') >= 1
 
 
-def test_kill_9_during_train_then_repro_gives_the_uninterrupted_bytes(scratch, tmp_path):
-    scratch.set_param("train.random_forest.n_estimators", 400)  # long enough to be caught training
+@pytest.mark.penguins
+def test_penguins_kill_9_during_train_then_repro_gives_the_uninterrupted_bytes(scratch, tmp_path):
+    scratch.set_param("model.steps.classify.params.n_estimators", 400)  # long enough to be caught training
     log = tmp_path / "repro.log"
     with log.open("w") as out:
         repro = subprocess.Popen(
@@ -214,18 +258,30 @@ def test_kill_9_during_train_then_repro_gives_the_uninterrupted_bytes(scratch, t
 
 
 def test_a_failing_stage_leaves_the_registry_and_its_champion_alone(scratch):
-    client = client_for(scratch)
-    versions = len(client.search_model_versions("name='penguins-classifier'"))
-    scratch.set_param("train.random_forest.min_samples_leaf", 0)
+    versions = len(versions_of(scratch))
+    last = list(scratch.params().model.steps)[-1]
+    scratch.set_param(f"model.steps.{last}.params", {"random_state": 1})
     assert scratch.run("dvc", "repro", check=False).returncode != 0
-    assert len(client.search_model_versions("name='penguins-classifier'")) == versions
-    assert client.get_model_version_by_alias("penguins-classifier", "champion").version == 1
+    scratch.run("git", "checkout", "params.yaml")
+    assert len(versions_of(scratch)) == versions
+    assert champion_of(scratch).version == 1
 
 
-def test_a_fresh_copy_reproduces_with_no_network_and_no_remote(tmp_path):
+def test_a_gate_the_model_cannot_pass_logs_the_run_and_registers_no_version(scratch):
+    gate = scratch.params().registry.gate
+    impossible = {"min": 2.0} if gate.min is not None else {"max": -1.0}
+    scratch.set_param("registry.gate", {"metric": gate.metric, **impossible})
+    result = scratch.run("dvc", "repro")
+    assert "no new version, the run is logged only" in result.stdout
+    assert len(runs_of(scratch)) == 2 and len(versions_of(scratch)) == 1
+    assert champion_of(scratch).version == 1
+
+
+@pytest.mark.penguins
+def test_penguins_a_fresh_copy_reproduces_with_no_network_and_no_remote(tmp_path):
     project = copy_project(tmp_path / "offline")
     project.run(
         "dvc", "repro", "--single-item", "load_data", http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9"
     )
-    raw = (project.root / "data/raw/penguins.csv").read_text().splitlines()
+    raw = (project.root / "data/raw/dataset.csv").read_text().splitlines()
     assert len(raw) == 345 and raw[0].startswith("species,island,bill_length_mm")

@@ -59,6 +59,27 @@ def test_a_manifest_that_does_not_parse_stops_the_server(broken):
     assert code == 2 and "manifest.json is not valid JSON" in stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("colour", "blue", "manifest.json: Object contains unknown field `colour`"),
+        ("task", None, "manifest.json: Object missing required field `task`"),
+        ("model_version", "7", "manifest.json: Expected `int`, got `str` - at `$.model_version`"),
+        ("format_version", 1, "manifest.json: format_version 1, but this server reads 2: export it again"),
+        ("format_version", None, "manifest.json: no format_version, but this server reads 2: export it again"),
+    ],
+    ids=["unknown key", "missing key", "wrong type", "other format", "no format"],
+)
+def test_a_manifest_of_another_structure_stops_the_server_with_one_line_naming_it(broken, key, value, named):
+    manifest = {**json.loads((broken / "manifest.json").read_text()), key: value}
+    if value is None:
+        del manifest[key]
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    code, stderr = refusal(broken)
+    ours = [line for line in stderr.splitlines() if not line.startswith("[")]  # gunicorn's log lines start with [
+    assert code == 2 and ours == [f"mlserve: refusing to start: {broken}/{named}"]
+
+
 def test_a_missing_model_file_stops_the_server(broken):
     (broken / "model.onnx").unlink()
     code, stderr = refusal(broken)

@@ -2,13 +2,13 @@
 without running `make lock` fails here."""
 
 import re
-from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.helpers import REPO
+
 LOCKS = {
     "requirements.txt": "requirements.in",
     "requirements-dev.txt": "requirements-dev.in",

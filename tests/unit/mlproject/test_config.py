@@ -67,7 +67,9 @@ def test_bad_params_name_the_key_and_the_problem(raw, key, problem):
 
 def test_a_step_before_the_last_must_transform():
     raw = {"model": {"steps": {"first": {"estimator": "LogisticRegression"}, "second": {"estimator": "SVC"}}}}
-    with pytest.raises(config.ParamsError, match="model.steps.first.estimator: LogisticRegression is not a transformer"):
+    with pytest.raises(
+        config.ParamsError, match="model.steps.first.estimator: LogisticRegression is not a transformer"
+    ):
         config.parse_params(raw)
 
 

@@ -29,9 +29,11 @@ def test_every_random_state_is_the_seed():
         "model": {"steps": {"classify": {"estimator": "RandomForestClassifier",
                                          "params": {"n_estimators": 7, "max_depth": 3}}}},
     })  # fmt: skip
-    (_, forest), = build_steps(params)
+    ((_, forest),) = build_steps(params)
     assert (forest.random_state, forest.n_estimators, forest.max_depth) == (123, 7, 3)
-    (_, logistic), = build_steps(config.parse_params({"seed": 9, "model": {"steps": {"c": {"estimator": "LogisticRegression"}}}}))
+    ((_, logistic),) = build_steps(
+        config.parse_params({"seed": 9, "model": {"steps": {"c": {"estimator": "LogisticRegression"}}}})
+    )
     assert isinstance(logistic, LogisticRegression) and logistic.random_state == 9
 
 

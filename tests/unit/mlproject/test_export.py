@@ -35,7 +35,9 @@ ODD_NAMES = DatasetSchema(
 )
 
 
-def test_the_active_projects_model_converts_and_agrees_with_scikit_learn(synthetic_model, synthetic_splits, schema, params):
+def test_the_active_projects_model_converts_and_agrees_with_scikit_learn(
+    synthetic_model, synthetic_splits, schema, params
+):
     converted = export.convert(synthetic_model, schema, params.task)
     checked = export.parity(synthetic_model, *converted, synthetic_splits[1], schema, params.export.tolerance)
     assert checked.rows == len(synthetic_splits[1])

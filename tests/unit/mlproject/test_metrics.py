@@ -82,7 +82,9 @@ GATE_MAX = config.GateParams(metric="log_loss", min=None, max=0.2)
         (GATE_MAX, 0.3, None, False, False, "above the quality gate's maximum 0.2000"),
     ],
 )
-def test_a_version_needs_the_gate_and_the_alias_never_moves_backwards(gate, candidate, champion, registers, moves, says):
+def test_a_version_needs_the_gate_and_the_alias_never_moves_backwards(
+    gate, candidate, champion, registers, moves, says
+):
     decision = decide_alias(gate, "classification", candidate, champion, "champion")
     assert (decision.register, decision.move) == (registers, moves)
     assert says in decision.reason

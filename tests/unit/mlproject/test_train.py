@@ -18,7 +18,9 @@ def test_the_active_projects_pipeline_is_preprocessing_then_the_steps_of_params(
     assert is_classifier(predictor) if params.task == "classification" else is_regressor(predictor)
 
 
-def test_the_active_projects_model_learns_and_survives_a_save_and_load(synthetic_model, synthetic_splits, schema, tmp_path):
+def test_the_active_projects_model_learns_and_survives_a_save_and_load(
+    synthetic_model, synthetic_splits, schema, tmp_path
+):
     _, test = synthetic_splits
     path = tmp_path / "model.skops"
     save_model(synthetic_model, path)

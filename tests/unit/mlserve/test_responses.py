@@ -1,11 +1,12 @@
-"""The prediction response's JSON: the numbers numpy's rounding gives, whichever way they are written."""
+"""The prediction responses' JSON: the numbers numpy's rounding gives, whichever way they are written, and a
+regression's float32 predictions as the shortest text that reads back as the same float32."""
 
 import json
 
 import numpy as np
 import pytest
 
-from mlserve.responses import BATCH_ROWS, ClassificationJson, probability_rows_json
+from mlserve.responses import BATCH_ROWS, ClassificationJson, RegressionJson, numbers_json, probability_rows_json
 
 EDGES = [
     [0.0, 0.0, 1.0],
@@ -53,3 +54,31 @@ def test_a_probability_outside_0_1_is_a_server_error_not_a_number(bad):
 def test_a_label_the_manifest_does_not_list_is_still_written_as_json():
     body = ClassificationJson(["Adelie"], 1)(np.array(['Say "hi"'], dtype=object), np.array([[1.0]], dtype=np.float32))
     assert json.loads(body)["predictions"] == ['Say "hi"']
+
+
+def test_float32_numbers_are_written_as_the_shortest_text_that_reads_back_the_same():
+    generator = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            generator.normal(0, 200, 2000),
+            generator.normal(0, 1, 500) * 10.0 ** generator.integers(-40, 39, 500),
+            [0.0, -0.0, 1.0, 0.1, 151.23346, 3.4028235e38, -3.4028235e38, 1e-45],
+        ]
+    ).astype(np.float32)
+    text = numbers_json(values.reshape(-1, 1))  # a regression's [N, 1] output
+    assert np.array_equal(np.array(json.loads(text), dtype=np.float32), values)
+    assert text.startswith("[") and ",151.23346," in text
+    digits = [part.lstrip("-").split("e")[0].replace(".", "").strip("0") for part in text[1:-1].split(",")]
+    assert max(map(len, digits)) <= 9  # a float32 never needs more than 9 significant digits
+
+
+def test_a_number_that_is_not_finite_is_written_as_null():
+    assert numbers_json(np.array([[1.5], [np.inf], [-np.inf], [np.nan]], dtype=np.float32)) == "[1.5,null,null,null]"
+
+
+def test_regression_and_mlflow_bodies():
+    predictions = np.array([[151.23346], [2.0]], dtype=np.float32)
+    assert RegressionJson(7)(predictions) == '{"predictions":[151.23346,2.0],"model_version":7}'
+    assert RegressionJson(7).mlflow(predictions) == '{"predictions":[151.23346,2.0]}'
+    labels, probabilities = np.array([2, 0]), np.array([[0.1, 0.2, 0.7], [1.0, 0.0, 0.0]], dtype=np.float32)
+    assert ClassificationJson([0, 1, 2], 7).mlflow(labels, probabilities) == '{"predictions":[2,0]}'
