@@ -1,6 +1,6 @@
 # The prediction API for the registry's champion, exported by `dvc repro` into models/serving/.
-#   docker build -t penguins-api .
-#   docker run --rm -p 8000:8000 penguins-api
+#   docker build -t model-api .
+#   docker run --rm -p 8000:8000 model-api
 ARG BASE_IMAGE=python:3.11-slim
 
 # Build stage: a virtual environment with only the serving lock's packages, every one hash-checked.

@@ -65,7 +65,7 @@ serve: $(STAMP) ## Serve models/serving/ locally on gunicorn (HOST, PORT, WORKER
 	HOST=$${HOST:-127.0.0.1} $(BIN)/gunicorn --config src/mlserve/gunicorn_conf.py
 
 image: ## Build the serving image with Docker (IMAGE=name to choose its tag)
-	docker build --tag $${IMAGE:-penguins-api} .
+	docker build --tag $${IMAGE:-model-api} .
 
 bench-serve: $(STAMP) system-packages ## Throughput and latency of the server vs `mlflow models serve` (markdown table)
 	$(BIN)/python -m benchmarks.serve
@@ -73,7 +73,7 @@ bench-serve: $(STAMP) system-packages ## Throughput and latency of the server vs
 reliability: $(STAMP) system-packages ## Load and fault harness on the server (needs `make repro`): one table of figures
 	$(BIN)/python -m benchmarks.reliability
 
-bench-pipeline: $(STAMP) ## Time a cold and a no-op `dvc repro` in a scratch copy
+bench-pipeline: $(STAMP) ## Time a cold and a no-op `dvc repro` in a fresh clone (EXAMPLES=all: every example too)
 	$(BIN)/python benchmarks/pipeline.py
 
 clean: ## Remove the virtual environment and caches (keeps data, models and mlflow.db)

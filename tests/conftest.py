@@ -20,6 +20,7 @@ from tests.helpers import (
     Project,
     active_example,
     copy_project,
+    fit_reference,
     integer_class_schema,
     penguins_example,
     regression_params,
@@ -86,7 +87,7 @@ def splits(penguins, penguins_schema):
 
 @pytest.fixture(scope="session")
 def fitted(splits, penguins_schema):
-    return fit(splits[0], config.Params(), penguins_schema)
+    return fit_reference(splits[0], config.Params(), penguins_schema)
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +125,7 @@ def regression_splits():
 
 @pytest.fixture(scope="session")
 def regression_fitted(regression_splits):
-    return fit(regression_splits[0], regression_params(), regression_schema())
+    return fit_reference(regression_splits[0], regression_params(), regression_schema())
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +142,7 @@ def integer_class_splits():
 
 @pytest.fixture(scope="session")
 def integer_class_fitted(integer_class_splits):
-    return fit(integer_class_splits[0], config.Params(), integer_class_schema())
+    return fit_reference(integer_class_splits[0], config.Params(), integer_class_schema())
 
 
 @pytest.fixture(scope="session")

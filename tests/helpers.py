@@ -8,14 +8,18 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.pipeline import Pipeline
 
 from mlproject import config, export, files
+from mlproject.estimators import build_steps
+from mlproject.inputs import model_input, target
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlserve import manifest as contract
 
@@ -38,9 +42,9 @@ def example_names() -> list[str]:
 def example_files(name: str) -> dict[str, Path]:
     """Project path -> the file an example puts there: its own, else the default example's."""
     chosen = {}
-    for file, target in EXAMPLE_FILES.items():
+    for file, destination in EXAMPLE_FILES.items():
         own = EXAMPLES / name / file
-        chosen[target] = own if own.exists() else EXAMPLES / DEFAULT_EXAMPLE / file
+        chosen[destination] = own if own.exists() else EXAMPLES / DEFAULT_EXAMPLE / file
     return chosen
 
 
@@ -62,6 +66,22 @@ def load_module(path: Path, name: str) -> ModuleType:
 def penguins_example() -> ModuleType:
     """The default example's dataset module, whichever example the project is now."""
     return load_module(EXAMPLES / DEFAULT_EXAMPLE / "dataset.py", "penguins_example_dataset")
+
+
+@cache
+def default_features() -> ModuleType:
+    return load_module(EXAMPLES / DEFAULT_EXAMPLE / "features.py", "default_example_features")
+
+
+def fit_reference(train: pd.DataFrame, params: config.Params, schema: DatasetSchema) -> Pipeline:
+    """A pipeline fitted with the default example's features.py, whichever features.py is active.
+
+    Tests of the server and the export use models of their own schemas; the user's feature code (which
+    may name their own columns) must not decide whether those can be built.
+    """
+    preprocess = default_features().build_preprocessor(schema, params.features)
+    pipeline = Pipeline([("preprocess", preprocess), *build_steps(params)])
+    return pipeline.fit(model_input(train, schema), target(train, schema))
 
 
 def synthetic_frame(schema: DatasetSchema, rows: int, seed: int = 0) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from benchmarks.harness import gunicorn
-from tests.helpers import Project, active_example, copy_project, example_names
+from tests.helpers import DEFAULT_EXAMPLE, Project, active_example, copy_project, example_names
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +129,18 @@ def test_gunicorn_answers_what_scikit_learn_predicts(example, tmp_path):
         tolerance = params.export.tolerance
         np.testing.assert_allclose(answer["predictions"], expected, rtol=tolerance.relative, atol=tolerance.absolute)
         assert "probabilities" not in answer
+
+
+def test_the_unit_tests_pass_on_the_example(example):
+    """`make test-fast` after a switch: what is generic runs on the example, penguins' own tests are skipped."""
+    name, project = example
+    if name == DEFAULT_EXAMPLE:
+        pytest.skip("the default example's unit tests are the suite's own run")
+    result = project.run(
+        "python", "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider", "tests/unit",
+        PYTHONPATH="src", check=False, timeout=900,
+    )  # fmt: skip
+    summary = result.stdout.strip().splitlines()[-1]
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert " passed" in summary and "failed" not in summary
+    assert "skipped" in summary  # the tests about the penguins example

@@ -212,7 +212,8 @@ def test_penguins_bad_raw_data_fails_in_prepare_naming_the_problem_and_keeps_eve
 @pytest.mark.penguins
 def test_penguins_experiments_run_queued_and_direct_and_each_lands_in_mlflow(scratch):
     scratch.run(
-        "dvc", "exp", "run", "-S", "features.scale_numbers=true", "-S", "model.steps.classify.estimator=LogisticRegression",
+        "dvc", "exp", "run", "-S", "features.scale_numbers=true",
+        "-S", "model.steps.classify.estimator=LogisticRegression",
         "-S", "~model.steps.classify.params", "-S", "+model.steps.classify.params={C: 0.001}",
     )  # fmt: skip
     runs = runs_of(scratch)

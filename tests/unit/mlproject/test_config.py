@@ -11,7 +11,7 @@ from tests.helpers import REPO
 def test_the_shipped_params_file_parses_and_sets_every_key_that_has_a_value():
     raw = yaml.safe_load((REPO / config.PARAMS_FILE).read_text())
     parsed = config.flatten(config.parse_params(raw).model_dump())
-    assert {key for key, value in parsed.items() if value is not None} <= config.flatten(raw).keys()
+    assert {key for key, value in parsed.items() if value not in (None, {})} <= config.flatten(raw).keys()
 
 
 def test_missing_sections_take_their_defaults():

@@ -12,7 +12,7 @@ from mlproject.onnx_graph import group_inputs
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlproject.train import fit
 from mlserve import manifest as contract
-from tests.helpers import EXAMPLES, load_module, penguins_example, synthetic_frame
+from tests.helpers import EXAMPLES, fit_reference, load_module, penguins_example, synthetic_frame
 
 PENGUINS = penguins_example().SCHEMA
 EXACT = config.Tolerance()
@@ -74,7 +74,7 @@ def test_penguins_parity_holds_on_the_whole_test_split(splits, estimator):
     train, test = splits
     params = config.parse_params({"features": {"scale_numbers": estimator == "LogisticRegression"},
                                   "model": {"steps": {"classify": {"estimator": estimator}}}})  # fmt: skip
-    model = fit(train, params, PENGUINS)
+    model = fit_reference(train, params, PENGUINS)
     checked = export.parity(model, *export.convert(model, PENGUINS, "classification"), test, PENGUINS, EXACT)
     assert checked.rows == len(test) and checked.labels_equal
     assert checked.max_difference <= EXACT.absolute
@@ -83,7 +83,7 @@ def test_penguins_parity_holds_on_the_whole_test_split(splits, estimator):
 def test_a_model_that_disagrees_fails_the_export_with_a_message(splits, fitted):
     train, test = splits
     weak = config.parse_params({"model": {"steps": {"c": {"estimator": "LogisticRegression", "params": {"C": 0.001}}}}})
-    other = fit(train, weak, PENGUINS)
+    other = fit_reference(train, weak, PENGUINS)
     converted = export.convert(other, PENGUINS, "classification")
     with pytest.raises(export.ExportError, match=r"disagree on \d+ of 69 test rows|differ from scikit-learn's"):
         export.parity(fitted, *converted, test, PENGUINS, EXACT)
@@ -91,7 +91,7 @@ def test_a_model_that_disagrees_fails_the_export_with_a_message(splits, fitted):
 
 def test_a_regressor_exports_with_a_predictions_output_and_keeps_odd_column_names():
     train = synthetic_frame(ODD_NAMES, rows=120, seed=4)
-    model = fit(train, REGRESSION, ODD_NAMES)
+    model = fit_reference(train, REGRESSION, ODD_NAMES)
     onnx_model, feeds, outputs = export.convert(model, ODD_NAMES, "regression")
     assert outputs == ["predictions"]
     assert sorted(c for feed in feeds for c in feed.columns) == sorted(ODD_NAMES.feature_names)
@@ -103,9 +103,9 @@ def test_a_regressor_exports_with_a_predictions_output_and_keeps_odd_column_name
 
 def test_a_regression_outside_the_tolerance_fails_naming_the_difference():
     train = synthetic_frame(ODD_NAMES, rows=120, seed=4)
-    model = fit(train, REGRESSION, ODD_NAMES)
+    model = fit_reference(train, REGRESSION, ODD_NAMES)
     converted = export.convert(model, ODD_NAMES, "regression")
-    other = fit(synthetic_frame(ODD_NAMES, rows=120, seed=9), REGRESSION, ODD_NAMES)
+    other = fit_reference(synthetic_frame(ODD_NAMES, rows=120, seed=9), REGRESSION, ODD_NAMES)
     with pytest.raises(export.ExportError, match=r"ONNX predictions differ from scikit-learn's by up to .*first: row"):
         export.parity(other, *converted, train, ODD_NAMES, config.Tolerance(absolute=1e-6, relative=0.0))
 
@@ -121,7 +121,7 @@ class Unconvertible(TransformerMixin, BaseEstimator):
 
 def test_a_transformer_without_a_converter_fails_in_one_line_saying_what_to_add(splits):
     train, _ = splits
-    model = fit(train, config.Params(), PENGUINS)
+    model = fit_reference(train, config.Params(), PENGUINS)
     unconvertible = Pipeline([*model.steps[:-1], ("mine", Unconvertible().fit(np.zeros((1, 1)))), model.steps[-1]])
     with pytest.raises(export.ExportError) as caught:
         export.convert(unconvertible, PENGUINS, "classification")

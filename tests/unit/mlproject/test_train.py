@@ -71,7 +71,8 @@ def test_model_input_orders_columns_and_marks_missing_categories_with_empty_stri
     assert (features["sex"] == "").sum() == train["sex"].isna().sum() > 0
 
 
-def test_scale_numbers_adds_a_scaler_to_the_numeric_branch():
+@pytest.mark.penguins
+def test_penguins_scale_numbers_adds_a_scaler_to_the_numeric_branch():
     def numeric_steps(scale: bool) -> list[str]:
         pipeline = build_pipeline(config.parse_params({"features": {"scale_numbers": scale}}), PENGUINS)
         numeric = {name: steps for name, steps, _ in pipeline.named_steps["preprocess"].transformers}["numeric"]

@@ -14,9 +14,15 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from mlproject import config
 from mlproject.prepare import split
 from mlproject.schema import DatasetSchema, clean
-from mlproject.train import fit
 from mlserve.app import create_app
-from tests.helpers import penguins_example, regression_params, regression_schema, synthetic_frame, write_bundle
+from tests.helpers import (
+    fit_reference,
+    penguins_example,
+    regression_params,
+    regression_schema,
+    synthetic_frame,
+    write_bundle,
+)
 
 # Per operation and mode; GETs without parameters need few. The regression server shares every code path
 # but the answer's, so fewer examples suffice there.
@@ -27,7 +33,9 @@ COUNTS = {"classification": 0, "regression": 0, "server_errors": 0}
 def _schema(frame: pd.DataFrame, schema: DatasetSchema, params: config.Params) -> schemathesis.BaseSchema:
     """Schemathesis reads the document when this module is collected, so the apps are built here."""
     train, test = split(frame, schema, test_size=0.2, seed=42)
-    bundle = write_bundle(Path(tempfile.mkdtemp(prefix="fuzz-bundle-")), fit(train, params, schema), test, schema)
+    bundle = write_bundle(
+        Path(tempfile.mkdtemp(prefix="fuzz-bundle-")), fit_reference(train, params, schema), test, schema
+    )
     document = schemathesis.openapi.from_wsgi("/openapi.json", create_app({"MODEL_DIR": str(bundle), "MAX_ROWS": 50}))
     document.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES_PER_OPERATION[schema.task]
