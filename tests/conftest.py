@@ -18,6 +18,7 @@ from tests.helpers import (
     DEFAULT_EXAMPLE,
     REPO,
     Project,
+    ServedModel,
     active_example,
     copy_project,
     fit_reference,
@@ -25,6 +26,7 @@ from tests.helpers import (
     penguins_example,
     regression_params,
     regression_schema,
+    served_model,
     synthetic_frame,
     write_bundle,
 )
@@ -118,34 +120,10 @@ def scratch(reproduced, tmp_path) -> Project:
 
 
 @pytest.fixture(scope="session")
-def regression_splits():
-    schema = regression_schema()
-    return split(synthetic_frame(schema, rows=240, seed=1), schema, test_size=0.2, seed=42)
+def regression_model(tmp_path_factory) -> ServedModel:
+    return served_model(regression_schema(), regression_params(), tmp_path_factory.mktemp("regression-bundle"))
 
 
 @pytest.fixture(scope="session")
-def regression_fitted(regression_splits):
-    return fit_reference(regression_splits[0], regression_params(), regression_schema())
-
-
-@pytest.fixture(scope="session")
-def regression_bundle_dir(tmp_path_factory, regression_fitted, regression_splits):
-    directory = tmp_path_factory.mktemp("regression-bundle")
-    return write_bundle(directory, regression_fitted, regression_splits[1], regression_schema())
-
-
-@pytest.fixture(scope="session")
-def integer_class_splits():
-    schema = integer_class_schema()
-    return split(synthetic_frame(schema, rows=240, seed=1), schema, test_size=0.2, seed=42)
-
-
-@pytest.fixture(scope="session")
-def integer_class_fitted(integer_class_splits):
-    return fit_reference(integer_class_splits[0], config.Params(), integer_class_schema())
-
-
-@pytest.fixture(scope="session")
-def integer_class_bundle_dir(tmp_path_factory, integer_class_fitted, integer_class_splits):
-    directory = tmp_path_factory.mktemp("integer-class-bundle")
-    return write_bundle(directory, integer_class_fitted, integer_class_splits[1], integer_class_schema())
+def integer_class_model(tmp_path_factory) -> ServedModel:
+    return served_model(integer_class_schema(), config.Params(), tmp_path_factory.mktemp("integer-class-bundle"))

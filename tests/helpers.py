@@ -226,3 +226,20 @@ def integer_class_schema() -> DatasetSchema:
         target=CategoricalColumn("k", categories=(0, 1, 2)),
         min_rows=50,
     )
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model of a schema of the tests' own: its split, the fitted pipeline, and its exported bundle."""
+
+    splits: tuple[pd.DataFrame, pd.DataFrame]
+    fitted: Pipeline
+    bundle_dir: Path
+
+
+def served_model(schema: DatasetSchema, params: config.Params, directory: Path) -> ServedModel:
+    from mlproject.prepare import split
+
+    splits = split(synthetic_frame(schema, rows=240, seed=1), schema, test_size=0.2, seed=42)
+    fitted = fit_reference(splits[0], params, schema)
+    return ServedModel(splits, fitted, write_bundle(directory, fitted, splits[1], schema))

@@ -33,8 +33,7 @@ def run(name: str, work: Callable[[], str]) -> int:
         library = type(error).__module__.split(".")[0]
         kind = type(error).__name__ if library == "builtins" else f"{library} {type(error).__name__}"
         print(
-            f"{name}: {kind}: {lines[0] if lines else 'no message'} "
-            f"(set {TRACEBACK_VARIABLE}=1 for the traceback)",
+            f"{name}: {kind}: {lines[0] if lines else 'no message'} (set {TRACEBACK_VARIABLE}=1 for the traceback)",
             file=sys.stderr,
         )
         return 1

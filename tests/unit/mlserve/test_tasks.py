@@ -25,16 +25,16 @@ def predict(client, body, path="/predict"):
 
 
 @pytest.fixture
-def regression(regression_bundle_dir):
-    return client_of(regression_bundle_dir)
+def regression(regression_model):
+    return client_of(regression_model.bundle_dir)
 
 
 @pytest.fixture
-def test_rows(regression_splits, regression_fitted):
+def test_rows(regression_model):
     """The held-out rows as a frame and as records (nulls included), and what scikit-learn predicts for them."""
-    _, test = regression_splits
+    _, test = regression_model.splits
     frame = test[regression_schema().feature_names]
-    expected = regression_fitted.predict(model_input(frame, regression_schema()))
+    expected = regression_model.fitted.predict(model_input(frame, regression_schema()))
     return frame, json.loads(frame.to_json(orient="records")), expected
 
 
@@ -121,19 +121,17 @@ def test_regression_metadata_is_the_manifest(regression):
     assert {"name": "numbers", "columns": ["od280/od315 ratio", "alcohol"]} in manifest["feeds"]
 
 
-def test_integer_classes_come_back_as_json_integers(
-    integer_class_bundle_dir, integer_class_fitted, integer_class_splits
-):
-    client = client_of(integer_class_bundle_dir)
-    _, test = integer_class_splits
+def test_integer_classes_come_back_as_json_integers(integer_class_model):
+    client = client_of(integer_class_model.bundle_dir)
+    _, test = integer_class_model.splits
     schema = integer_class_schema()
     features = model_input(test, schema)
-    expected = integer_class_fitted.predict(features).tolist()
+    expected = integer_class_model.fitted.predict(features).tolist()
     records = json.loads(test[schema.feature_names].to_json(orient="records"))
     answer = predict(client, records).json
     assert answer["predictions"] == expected and {type(label) for label in answer["predictions"]} == {int}
     assert answer["classes"] == [0, 1, 2] and {type(label) for label in answer["classes"]} == {int}
-    np.testing.assert_allclose(answer["probabilities"], integer_class_fitted.predict_proba(features), atol=1e-5)
+    np.testing.assert_allclose(answer["probabilities"], integer_class_model.fitted.predict_proba(features), atol=1e-5)
     assert predict(client, {"dataframe_records": records}, "/invocations").json == {"predictions": expected}
     labels = {"type": "integer", "enum": [0, 1, 2]}
     schemas = client.get("/openapi.json").json["components"]["schemas"]
