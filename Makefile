@@ -14,7 +14,7 @@ PIP_NOISE := grep -v "is ignored: it is neither a file nor a directory" || true
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 UI_PORT ?= 5000
 
-.PHONY: help venv system-packages repro test test-fast lint lock params-schema use-example audit ui serve image bench-pipeline bench-serve reliability clean
+.PHONY: help venv system-packages repro exps test test-fast lint lock params-schema use-example audit ui serve image bench-pipeline bench-serve reliability clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,9 @@ system-packages: ## Install the Debian packages the tests need (podman, debootst
 
 repro: $(STAMP) ## Reproduce the pipeline: data, training, evaluation, registration, export
 	dvc repro
+
+exps: $(STAMP) ## Compare experiments: metrics, and the parameters that differ between them (fits 160 columns)
+	$(BIN)/dvc exp show --no-pager --only-changed --drop '^(src/|data/|models/|reports/|requirements.txt|State|Executor)'
 
 test: $(STAMP) system-packages ## Run every test, the slow end-to-end and container ones included
 	$(BIN)/python -m pytest

@@ -31,6 +31,7 @@ MODEL_FILE = MODELS_DIR / "model.skops"
 REPORTS_DIR = Path("reports")
 METRICS_FILE = REPORTS_DIR / "metrics.json"
 PLOTS_DIR = REPORTS_DIR / "plots"
+FIGURES_DIR = REPORTS_DIR / "figures"
 REGISTRATION_FILE = REPORTS_DIR / "registration.json"
 SERVING_DIR = MODELS_DIR / "serving"
 

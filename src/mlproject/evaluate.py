@@ -1,32 +1,35 @@
-"""Stage `evaluate`: score the model on the test split; write metrics for `dvc metrics` and data for `dvc plots`.
+"""Stage `evaluate`: score the model on the test split; write metrics for `dvc metrics`, the plots' data
+(CSV, for `dvc plots diff`) and their pictures (PNG, for `dvc plots show` and the MLflow run).
 
 Classification: accuracy, macro F1, log loss, ROC AUC, per-class precision and recall; a confusion
-matrix and one-vs-rest ROC curves. Regression: R2, RMSE, MAE; predicted against actual values.
+matrix, one-vs-rest ROC curves (data) and precision-recall curves (picture). Regression: R2, RMSE, MAE;
+predicted against actual values, and the residuals.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import pandas as pd
 
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
-from mlproject.metrics import score
+from mlproject.figures import figures_of
+from mlproject.metrics import metrics_of, predict, tables_of
 from mlproject.model_io import load_model
 
 
 def write_reports() -> str:
     params = config.load_params()
     SCHEMA.require_task(params.task)
-    metrics, plots = score(load_model(config.MODEL_FILE), pd.read_csv(config.TEST_DATA), SCHEMA)
+    answers = predict(load_model(config.MODEL_FILE), pd.read_csv(config.TEST_DATA), SCHEMA)
+    metrics = metrics_of(answers)
     files.write_json(config.METRICS_FILE, metrics)
-    staging = config.PLOTS_DIR.with_name(f".{config.PLOTS_DIR.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    for name, table in plots.items():
-        files.write_csv(staging / name, table)
-    files.replace_directory(staging, config.PLOTS_DIR)
+    tables = {
+        name: table.to_csv(index=False, lineterminator="\n").encode() for name, table in tables_of(answers).items()
+    }
+    files.write_directory(config.PLOTS_DIR, tables)
+    files.write_directory(config.FIGURES_DIR, figures_of(answers))
     return ", ".join(f"{name} {value:.4f}" for name, value in metrics.items() if isinstance(value, float))
 
 

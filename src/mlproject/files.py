@@ -39,19 +39,30 @@ def write_json(path: Path, document: object) -> None:
     write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+    write_bytes(path, csv_bytes(frame))
 
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def replace_directory(staging: Path, target: Path) -> None:
-    """Put the fully written `staging` folder in place of `target`: a crash leaves one or the other whole."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
+def write_directory(path: Path, contents: dict[str, bytes]) -> None:
+    """Replace the folder `path` by one holding exactly `contents` (file name -> bytes), written aside first.
+
+    The new folder is complete before it takes the old one's place; a crash between the two renames
+    leaves the old one beside it as `.<name>.old`.
+    """
+    staging, old = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")
+    for leftover in (staging, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for name, data in contents.items():
+        write_bytes(staging / name, data)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(staging, path)
     shutil.rmtree(old, ignore_errors=True)

@@ -6,7 +6,7 @@ make two identical runs differ in their bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -61,20 +61,40 @@ def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict:
     }
 
 
-def score(model, frame: pd.DataFrame, schema: DatasetSchema) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """The task's metrics of `model` on `frame`, and the data of its plots (file name -> table)."""
-    truth, features = target(frame, schema), model_input(frame, schema)
-    predicted = model.predict(features)
+@dataclass(frozen=True)
+class Predictions:
+    """A model's answers on a split, beside the truth: what every metric, table and figure is made of."""
+
+    truth: np.ndarray
+    predicted: np.ndarray
+    probabilities: np.ndarray | None = None  # classification only
+    classes: list = field(default_factory=list)
+
+
+def predict(model, frame: pd.DataFrame, schema: DatasetSchema) -> Predictions:
+    features = model_input(frame, schema)
     if schema.task == "regression":
-        table = pd.DataFrame({"actual": truth, "predicted": predicted.round(DIGITS)})
+        return Predictions(target(frame, schema), model.predict(features))
+    return Predictions(
+        target(frame, schema), model.predict(features), model.predict_proba(features), list(model.classes_)
+    )
+
+
+def metrics_of(answers: Predictions) -> dict:
+    if answers.probabilities is None:
+        return regression_metrics(answers.truth, answers.predicted)
+    return classification_metrics(answers.truth, answers.predicted, answers.probabilities, answers.classes)
+
+
+def tables_of(answers: Predictions) -> dict[str, pd.DataFrame]:
+    """The data of the plots, for `dvc plots diff`: file name -> table."""
+    if answers.probabilities is None:
+        table = pd.DataFrame({"actual": answers.truth, "predicted": answers.predicted.round(DIGITS)})
         table["residual"] = (table["actual"] - table["predicted"]).round(DIGITS)
-        return regression_metrics(truth, predicted), {"predictions.csv": table}
-    probabilities = model.predict_proba(features)
-    classes = list(model.classes_)
-    confusion = pd.DataFrame({"actual": truth, "predicted": predicted})
-    return classification_metrics(truth, predicted, probabilities, classes), {
-        "confusion.csv": confusion,
-        "roc.csv": roc_points(truth, probabilities, classes),
+        return {"predictions.csv": table}
+    return {
+        "confusion.csv": pd.DataFrame({"actual": answers.truth, "predicted": answers.predicted}),
+        "roc.csv": roc_points(answers.truth, answers.probabilities, answers.classes),
     }
 
 

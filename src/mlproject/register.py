@@ -9,21 +9,24 @@ champion re-scored on the same test split. The stage says why in one line.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-import mlproject
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.inputs import model_input
-from mlproject.metrics import AliasDecision, decide_alias, score
+from mlproject.metrics import AliasDecision, decide_alias, metrics_of, predict
 from mlproject.model_io import load_model, trusted_types_of
+from mlproject.modules import SOURCE_ROOT, closure
 from mlproject.tracking import TrackingError, champion_version, client, ensure_experiment, mlflow_errors
 
 TRACKED_FILES = (config.RAW_DATA, config.TRAIN_DATA, config.TEST_DATA, config.MODEL_FILE)
@@ -40,21 +43,52 @@ def md5_of(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def git_commit() -> str:
+def git(*arguments: str) -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        result = subprocess.run(["git", *arguments], capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return None
     return result.stdout.strip()
 
 
+def git_commit() -> str:
+    return git("rev-parse", "HEAD") or "unknown"
+
+
+def run_name() -> str:
+    """The DVC experiment this run belongs to (DVC names it in DVC_EXP_NAME), or `main` for a plain `dvc repro`."""
+    return os.environ.get("DVC_EXP_NAME") or "main"
+
+
 def lineage_tags() -> dict[str, str]:
+    """Where the run comes from: commit, experiment, changes against its baseline or not, the md5s of its files.
+
+    A queued experiment runs from a commit DVC makes of the workspace, so the tree is compared with the
+    experiment's baseline rather than with HEAD. What the pipeline writes to git-tracked files (dvc.lock,
+    the metrics) is not a change.
+    """
+    baseline = os.environ.get("DVC_EXP_BASELINE_REV") or git_commit()
+    written = [f":(exclude){path}" for path in ("dvc.lock", config.METRICS_FILE)]
+    changed = git("diff", "--name-only", baseline, "--", ".", *written)
     tags = {
         "git_commit": git_commit(),
+        "baseline_commit": baseline,
+        "dvc_experiment": run_name(),
+        "git_dirty": "unknown" if changed is None else str(bool(changed)).lower(),
         "requirements_sha256": hashlib.sha256(config.LOCK_FILE.read_bytes()).hexdigest(),
     }
     tags.update({f"dvc_md5.{path}": md5_of(path) for path in TRACKED_FILES})
     return tags
+
+
+def model_code(directory: Path) -> Path:
+    """A copy of the package holding just what loading the model imports: features.py and its imports."""
+    package = directory / "mlproject"
+    package.mkdir()
+    for path in closure("mlproject.features"):
+        if path.parts[1] == "mlproject":
+            shutil.copyfile(SOURCE_ROOT.parent / path, package / path.name)
+    return package
 
 
 def champion_score(mlflow_client, params: config.Params, test: pd.DataFrame) -> tuple[int | None, float | None]:
@@ -67,7 +101,7 @@ def champion_score(mlflow_client, params: config.Params, test: pd.DataFrame) -> 
         return None, None
     try:
         champion = mlflow.sklearn.load_model(f"models:/{registry.model_name}/{version.version}")
-        return int(version.version), score(champion, test, SCHEMA)[0][registry.gate.metric]
+        return int(version.version), metrics_of(predict(champion, test, SCHEMA))[registry.gate.metric]
     except Exception as error:  # noqa: BLE001 - a champion of another schema, task or library cannot be compared
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"register: the current {registry.champion_alias} cannot score this test split ({reason}); ignoring it")
@@ -81,13 +115,13 @@ def log_run(params: config.Params, metrics: dict, model, decision: AliasDecision
 
     train, test = pd.read_csv(config.TRAIN_DATA), pd.read_csv(config.TEST_DATA)
     example = model_input(test, SCHEMA).head(5)
-    steps = "-".join(params.model.steps)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=steps) as active:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name()) as active:
         mlflow.log_params(config.flatten(params.model_dump()))
         mlflow.log_metrics({metric_name(k): float(v) for k, v in config.flatten(metrics).items()})
         mlflow.set_tags({**lineage_tags(), "task": params.task, "champion_decision": decision.reason})
         mlflow.log_artifact(str(config.METRICS_FILE), artifact_path=str(config.REPORTS_DIR))
         mlflow.log_artifacts(str(config.PLOTS_DIR), artifact_path=str(config.PLOTS_DIR))
+        mlflow.log_artifacts(str(config.FIGURES_DIR), artifact_path=str(config.FIGURES_DIR))
         for frame, path, context in ((train, config.TRAIN_DATA, "training"), (test, config.TEST_DATA, "evaluation")):
             with warnings.catch_warnings():
                 # MLflow registers its local-file source under two names and warns that a path matches both.
@@ -98,15 +132,16 @@ def log_run(params: config.Params, metrics: dict, model, decision: AliasDecision
             # Integer classes make MLflow hint that integers cannot be missing: labels never are.
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
             signature = infer_signature(example, model.predict(example))
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=signature,
-            input_example=example,
-            pip_requirements=[f"{name}=={metadata.version(name)}" for name in MODEL_PACKAGES],
-            skops_trusted_types=trusted_types_of(config.MODEL_FILE.read_bytes()),
-            code_paths=[str(Path(mlproject.__file__).parent)],  # loads where the package is not installed
-        )
+        with tempfile.TemporaryDirectory(prefix="model-code-") as staging:
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=example,
+                pip_requirements=[f"{name}=={metadata.version(name)}" for name in MODEL_PACKAGES],
+                skops_trusted_types=trusted_types_of(config.MODEL_FILE.read_bytes()),
+                code_paths=[str(model_code(Path(staging)))],  # loads where the package is not installed
+            )
         return active.info.run_id, info
 
 

@@ -18,7 +18,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mlproject import config
-from tests.helpers import Project, copy_project, project_env
+from tests.helpers import REPO, VENV_BIN, Project, copy_project, project_env
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,11 @@ def versions_of(project: Project) -> list:
 def champion_of(project: Project):
     registry = project.params().registry
     return client_for(project).get_model_version_by_alias(registry.model_name, registry.champion_alias)
+
+
+def test_a_fresh_copy_reproduces_the_md5s_of_the_projects_dvc_lock(reproduced):
+    committed = Project(REPO).out_md5s()
+    assert reproduced.out_md5s() == committed, "run `make repro` and commit dvc.lock"
 
 
 def test_repro_writes_every_declared_output_and_the_tasks_metrics(reproduced):
@@ -79,7 +84,9 @@ def test_the_mlflow_run_holds_params_metrics_lineage_artifacts_and_the_models_co
         assert tags[f"dvc_md5.{path}"] == md5s[path]
     requirements = (reproduced.root / "requirements.txt").read_bytes()
     assert tags["requirements_sha256"] == hashlib.sha256(requirements).hexdigest()
-    assert tags["git_commit"] == reproduced.run("git", "rev-parse", "HEAD").stdout.strip()
+    head = reproduced.run("git", "rev-parse", "HEAD").stdout.strip()
+    assert (tags["git_commit"], tags["baseline_commit"], tags["git_dirty"]) == (head, head, "false")
+    assert run.info.run_name == tags["dvc_experiment"] == "main"
     assert tags["task"] == params.task
 
     inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
@@ -229,8 +236,15 @@ def test_penguins_experiments_run_queued_and_direct_and_each_lands_in_mlflow(scr
     scratch.run("dvc", "exp", "run", "--run-all")
     runs = runs_of(scratch)
     assert sorted(r.data.params["model.steps.classify.params.n_estimators"] for r in runs[2:]) == ["5", "7"]
+    experiments = set(scratch.run("dvc", "exp", "list", "--name-only").stdout.split())
+    assert {r.info.run_name for r in runs[1:]} <= experiments  # each run is named after its DVC experiment
+    assert all(r.data.tags["dvc_experiment"] == r.info.run_name for r in runs)
     listed = scratch.run("dvc", "exp", "show", "--json").stdout
     assert listed.count('"n_estimators": 5') >= 1
+    table = scratch.run("make", "--no-print-directory", "exps", f"VENV={VENV_BIN.parent}", COLUMNS="160").stdout
+    header = next(line for line in table.splitlines() if "Experiment" in line)
+    assert "macro_f1" in header and "model.steps.classify.params.n_estimators" in header
+    assert max(map(len, table.splitlines())) <= 160 and "src/" not in header
 
 
 @pytest.mark.penguins
@@ -286,3 +300,17 @@ def test_penguins_a_fresh_copy_reproduces_with_no_network_and_no_remote(tmp_path
     )
     raw = (project.root / "data/raw/dataset.csv").read_text().splitlines()
     assert len(raw) == 345 and raw[0].startswith("species,island,bill_length_mm")
+
+
+def test_a_queued_experiment_runs_the_code_it_was_queued_with(scratch):
+    train = scratch.root / "src/mlproject/train.py"
+    original = train.read_text()
+    marked = original.replace('    return f"fitted', '    print("CODE-VARIANT-{}")\n    return f"fitted')
+    train.write_text(marked.format("A"))
+    scratch.run("dvc", "exp", "run", "--queue", "--name", "variant-a", "-S", "seed=7")
+    train.write_text(marked.format("B"))  # the workspace moves on before the queue runs
+    scratch.run("dvc", "exp", "run", "--run-all")
+    log = scratch.run("dvc", "queue", "logs", "variant-a").stdout
+    assert "CODE-VARIANT-A" in log and "CODE-VARIANT-B" not in log
+    (run,) = [run for run in runs_of(scratch) if run.info.run_name == "variant-a"]
+    assert run.data.tags["git_dirty"] == "true" and run.data.params["seed"] == "7"

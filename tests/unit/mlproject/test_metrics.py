@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from mlproject import config
-from mlproject.metrics import classification_metrics, decide_alias, regression_metrics, roc_points, score
+from mlproject.metrics import (
+    classification_metrics,
+    decide_alias,
+    metrics_of,
+    predict,
+    regression_metrics,
+    roc_points,
+    tables_of,
+)
 
 CLASSES = ["a", "b", "c"]
 
@@ -57,7 +65,8 @@ def test_roc_points_hold_one_curve_per_class_from_corner_to_corner():
 
 
 def test_the_active_project_is_scored_with_the_metrics_and_plots_of_its_task(synthetic_model, synthetic_splits, schema):
-    metrics, plots = score(synthetic_model, synthetic_splits[1], schema)
+    answers = predict(synthetic_model, synthetic_splits[1], schema)
+    metrics, plots = metrics_of(answers), tables_of(answers)
     assert set(config.METRICS[schema.task]) <= set(metrics) | {"roc_auc"}
     expected = {"confusion.csv", "roc.csv"} if schema.task == "classification" else {"predictions.csv"}
     assert set(plots) == expected
