@@ -35,7 +35,7 @@ repro: $(STAMP) ## Reproduce the pipeline: data, training, evaluation, registrat
 	dvc repro
 
 exps: $(STAMP) ## Compare experiments: metrics, and the parameters that differ between them (fits 160 columns)
-	$(BIN)/dvc exp show --no-pager --only-changed --drop '^(src/|data/|models/|reports/|requirements.txt|State|Executor)'
+	$(BIN)/python scripts/exps.py
 
 test: $(STAMP) system-packages ## Run every test, the slow end-to-end and container ones included
 	$(BIN)/python -m pytest

@@ -1,0 +1,21 @@
+from scripts.exps import short_names, table
+
+
+def test_each_key_is_named_by_its_shortest_unique_tail():
+    keys = ["model.steps.classify.params.n_estimators", "model.steps.classify.estimator", "model.steps.scale.estimator"]
+    assert short_names(keys) == {
+        "model.steps.classify.params.n_estimators": "n_estimators",
+        "model.steps.classify.estimator": "classify.estimator",
+        "model.steps.scale.estimator": "scale.estimator",
+    }
+
+
+def test_the_table_keeps_the_metrics_first_and_names_experiments():
+    csv = (
+        "Experiment,rev,typ,Created,macro_f1,model.steps.classify.params.n_estimators\n"
+        ",workspace,baseline,,1.0,100\n"
+        "lucky-cat,6b1b341,branch_base,2026-11-23T14:40:18,0.9,9\n"
+    )
+    lines = table(csv).splitlines()
+    assert lines[0].split() == ["Experiment", "Created", "macro_f1", "n_estimators"]
+    assert lines[2].split() == ["lucky-cat", "2026-11-23", "14:40", "0.9", "9"]
