@@ -319,10 +319,10 @@ def test_penguins_a_fresh_copy_reproduces_with_no_network_and_no_remote(tmp_path
 def test_a_queued_experiment_runs_the_code_it_was_queued_with(scratch):
     train = scratch.root / "src/mlproject/train.py"
     original = train.read_text()
-    marked = original.replace('    return f"fitted', '    print("CODE-VARIANT-{}")\n    return f"fitted')
-    train.write_text(marked.format("A"))
+    marked = original.replace('    return f"fitted', '    print("CODE-VARIANT-X")\n    return f"fitted')
+    train.write_text(marked.replace("VARIANT-X", "VARIANT-A"))
     scratch.run("dvc", "exp", "run", "--queue", "--name", "variant-a", "-S", "seed=7")
-    train.write_text(marked.format("B"))  # the workspace moves on before the queue runs
+    train.write_text(marked.replace("VARIANT-X", "VARIANT-B"))  # the workspace moves on before the queue runs
     scratch.run("dvc", "exp", "run", "--run-all")
     log = scratch.run("dvc", "queue", "logs", "variant-a").stdout
     assert "CODE-VARIANT-A" in log and "CODE-VARIANT-B" not in log
