@@ -21,8 +21,9 @@ help: ## List the targets
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	@echo "Installing the locked packages (hash-checked) into $(VENV): about 3 minutes the first time, seconds after."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt -r requirements-dev.txt 2>&1 | { $(PIP_NOISE); }
+	$(BIN)/python -m pip install --require-hashes -r requirements.txt -r requirements-dev.txt 2>&1 | { $(PIP_NOISE); }
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable . 2>&1 | { $(PIP_NOISE); }
 	touch $@
 

@@ -131,11 +131,11 @@ def test_gunicorn_answers_what_scikit_learn_predicts(example, tmp_path):
         assert "probabilities" not in answer
 
 
+@pytest.mark.parametrize("example", [name for name in example_names() if name != DEFAULT_EXAMPLE], indirect=True)
 def test_the_unit_tests_pass_on_the_example(example):
-    """`make test-fast` after a switch: what is generic runs on the example, penguins' own tests are skipped."""
+    """`make test-fast` after a switch: what is generic runs on the example, penguins' own tests are skipped.
+    (The default example's unit tests are the suite's own.)"""
     name, project = example
-    if name == DEFAULT_EXAMPLE:
-        pytest.skip("the default example's unit tests are the suite's own run")
     result = project.run(
         "python", "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider", "tests/unit",
         PYTHONPATH="src", check=False, timeout=900,
