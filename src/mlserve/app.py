@@ -166,7 +166,7 @@ def create_app(config: dict | None = None) -> Flask:
             except UnicodeDecodeError:
                 raise InputError("malformed CSV: the body is not UTF-8 text") from None
         else:
-            rows = rows_from_mlflow(parse_json(body))
+            rows = rows_from_mlflow(parse_json(body, nan_is_missing=True))
         outputs = predict(rows)
         return Response(state.answer.mlflow(*outputs), mimetype=JSON)
 

@@ -31,10 +31,11 @@ def _answers(manifest: Manifest) -> tuple[dict, dict]:
         description = "null where the model gives no finite number (inputs far outside the training data)"
         item, extra = {"type": ["number", "null"], "description": description}, {}
     predictions = {"predictions": {"type": "array", "items": item}}
+    single = {"prediction": {**item, "description": "the one prediction, when the request held one row"}}
     predict = {
         "type": "object",
         "required": [*predictions, *extra, "model_version"],
-        "properties": {**predictions, **extra, "model_version": {"type": "integer"}},
+        "properties": {**single, **predictions, **extra, "model_version": {"type": "integer"}},
     }
     return predict, {"type": "object", "required": ["predictions"], "properties": predictions}
 

@@ -47,13 +47,23 @@ def _reject_constant(constant: str):
     raise InputError(f"malformed JSON: {constant} is not a JSON number; send null for a missing value")
 
 
+def _missing_or_reject(constant: str):
+    """MLflow's own client writes a missing value as NaN: read it as null; infinities stay refused."""
+    if constant == "NaN":
+        return None
+    _reject_constant(constant)
+
+
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # built once: json.loads(..., **kw) builds one per call
+_MLFLOW_DECODER = json.JSONDecoder(parse_constant=_missing_or_reject)
 
 
-def parse_json(body: bytes) -> object:
-    """Strict JSON: NaN and Infinity literals are refused, as the JSON standard does."""
+def parse_json(body: bytes, nan_is_missing: bool = False) -> object:
+    """Strict JSON: NaN and Infinity literals are refused, as the JSON standard does; with `nan_is_missing`
+    (MLflow's scoring protocol, whose client sends NaN for a missing value) NaN reads as null."""
+    decoder = _MLFLOW_DECODER if nan_is_missing else _DECODER
     try:
-        return _DECODER.decode(body.decode("utf-8"))
+        return decoder.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError("malformed JSON: the body is not UTF-8 text") from None
     except json.JSONDecodeError as error:

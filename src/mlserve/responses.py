@@ -59,7 +59,8 @@ class ClassificationJson:
             rows_json = f"[[{'],['.join(rows)}]]"
         else:
             rows_json = probability_rows_json(probabilities)
-        return f'{{"predictions":[{predictions}],"probabilities":{rows_json},{self.closing}'
+        single = f'"prediction":{predictions},' if len(labels) == 1 else ""  # for clients that read one answer
+        return f'{{{single}"predictions":[{predictions}],"probabilities":{rows_json},{self.closing}'
 
     def mlflow(self, labels: np.ndarray, probabilities: np.ndarray) -> str:
         """MLflow's answer: the labels only."""
@@ -73,7 +74,9 @@ class RegressionJson:
         self.closing = ENCODER.encode({"model_version": model_version})[1:]
 
     def __call__(self, predictions: np.ndarray) -> str:
-        return f'{{"predictions":{numbers_json(predictions)},{self.closing}'
+        numbers = numbers_json(predictions)
+        single = f'"prediction":{numbers[1:-1]},' if predictions.size == 1 else ""  # for clients that read one answer
+        return f'{{{single}"predictions":{numbers},{self.closing}'
 
     def mlflow(self, predictions: np.ndarray) -> str:
         return f'{{"predictions":{numbers_json(predictions)}}}'

@@ -10,10 +10,12 @@ import pickle
 import shutil
 import signal
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 
 from benchmarks.harness import free_port, gunicorn, gunicorn_command, image_env
@@ -171,3 +173,32 @@ def test_a_pickle_posted_as_a_request_is_refused_and_never_run(bundle_dir, tmp_p
         assert response.status_code == expected and response.is_json
         assert "malformed JSON" in response.json["error"] or "Content-Type must be" in response.json["error"]
     assert not marker.exists()
+
+
+def test_mlflows_own_client_gets_what_mlflow_models_serve_would_answer(bundle_dir, splits, fitted, penguins_schema):
+    """MLflow's ScoringServerClient writes a missing value as NaN; the answer is {"predictions": [...]}."""
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    from mlproject.inputs import model_input
+
+    test = splits[1].head(8).copy()
+    test.loc[test.index[0], "bill_length_mm"] = np.nan
+    test.loc[test.index[1], "sex"] = None
+    frame = test[penguins_schema.feature_names]
+    with gunicorn(bundle_dir) as (_, url):
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        answer = ScoringServerClient(host, port).invoke(frame).get_predictions()
+    expected = fitted.predict(model_input(test, penguins_schema))
+    assert answer.iloc[:, 0].tolist() == expected.tolist()
+
+
+@pytest.mark.slow
+def test_the_example_client_posts_a_row_and_a_batch(reproduced):
+    with gunicorn(reproduced.root / "models/serving") as (_, url):
+        printed = subprocess.run(
+            [sys.executable, str(reproduced.root / "client.py"), url], capture_output=True, text=True, timeout=60
+        )
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    assert lines[0].startswith("one row:") and "->" in lines[0]
+    assert lines[1].startswith("a batch of 5 ->")

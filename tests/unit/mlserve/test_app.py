@@ -8,6 +8,7 @@ import sys
 import threading
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlproject.inputs import model_input
@@ -112,6 +113,17 @@ def test_nan_and_infinity_are_refused(client, literal):
     body = json.dumps(RECORD).replace("39.1", literal)
     response = client.post("/predict", data=body, content_type="application/json")
     assert response.status_code == 400 and literal in response.json["error"]
+
+
+def test_invocations_reads_nan_as_a_missing_value_as_mlflows_client_writes_it(client, fitted, penguins_schema):
+    with_gaps = {**RECORD, "body_mass_g": None, "sex": None}
+    body = json.dumps({"dataframe_records": [with_gaps]}).replace("null", "NaN")
+    response = client.post("/invocations", data=body, content_type="application/json")
+    assert response.status_code == 200, response.json
+    expected = fitted.predict(model_input(pd.DataFrame([with_gaps]), penguins_schema)).tolist()
+    assert response.json == {"predictions": expected}
+    refused = client.post("/invocations", data=body.replace("NaN", "Infinity", 1), content_type="application/json")
+    assert refused.status_code == 400 and "Infinity" in refused.json["error"]
 
 
 @pytest.mark.parametrize("rows", [1, 100])  # 100 rows: the range is checked by numpy, not min() and max()

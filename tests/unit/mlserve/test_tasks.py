@@ -49,8 +49,10 @@ def test_regression_predicts_what_scikit_learn_predicts_for_every_body_form(regr
     for body, wanted in ((records, expected), (rows, expected), (records[0], expected[:1]), (rows[0], expected[:1])):
         response = predict(regression, body)
         assert response.status_code == 200, response.json
-        assert list(response.json) == ["predictions", "model_version"] and response.json["model_version"] == 7
+        single = ["prediction"] if len(wanted) == 1 else []
+        assert list(response.json) == [*single, "predictions", "model_version"] and response.json["model_version"] == 7
         assert_within_tolerance(regression, response.json["predictions"], wanted)
+        assert not single or response.json["prediction"] == response.json["predictions"][0]
 
 
 def test_regression_numbers_are_the_float32_models_shortest_text(regression):
