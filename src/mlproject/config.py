@@ -159,7 +159,7 @@ def parse_params(raw: object, source: str = "params.yaml") -> Params:
     The model's steps are then built once with scikit-learn, whose own validation names a wrong
     hyperparameter, type or range.
     """
-    from mlproject.estimators import EstimatorError, check_steps
+    from mlproject.estimators import EstimatorError, build_steps
 
     if raw is None:
         raw = {}
@@ -170,7 +170,7 @@ def parse_params(raw: object, source: str = "params.yaml") -> Params:
     except ValidationError as error:
         raise ParamsError(describe_validation_error(error, source)) from None
     try:
-        check_steps(params)
+        build_steps(params)
     except EstimatorError as error:
         raise ParamsError(f"{source} is invalid:\n  {error}") from None
     return params

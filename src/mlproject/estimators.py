@@ -110,7 +110,3 @@ def build_steps(params: Params) -> list[tuple[str, BaseEstimator]]:
             f"model.steps.{last}.estimator: {type(predictor).__name__} is not a {kind}, and task is {params.task}"
         )
     return steps
-
-
-def check_steps(params: Params) -> None:
-    build_steps(params)

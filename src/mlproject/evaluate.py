@@ -25,10 +25,7 @@ def write_reports() -> str:
     answers = predict(load_model(config.MODEL_FILE), pd.read_csv(config.TEST_DATA), SCHEMA)
     metrics = metrics_of(answers)
     files.write_json(config.METRICS_FILE, metrics)
-    tables = {
-        name: table.to_csv(index=False, lineterminator="\n").encode() for name, table in tables_of(answers).items()
-    }
-    files.write_directory(config.PLOTS_DIR, tables)
+    files.write_directory(config.PLOTS_DIR, {name: files.csv_bytes(t) for name, t in tables_of(answers).items()})
     files.write_directory(config.FIGURES_DIR, figures_of(answers))
     return ", ".join(f"{name} {value:.4f}" for name, value in metrics.items() if isinstance(value, float))
 

@@ -91,8 +91,8 @@ def convert(
     return onnx_model.SerializeToString(), feeds, [output.name for output in graph.output]
 
 
-def onnx_feeds(frame: pd.DataFrame, feeds: list[contract.Feed], schema: DatasetSchema) -> dict[str, np.ndarray]:
-    inputs = model_input(frame, schema)
+def onnx_feeds(inputs: pd.DataFrame, feeds: list[contract.Feed], schema: DatasetSchema) -> dict[str, np.ndarray]:
+    """The ONNX model's inputs from the model's input columns (`inputs.model_input`)."""
     return {
         feed.name: inputs[feed.columns].to_numpy(dtype=np.float32 if feed.columns[0] in schema.numeric else object)
         for feed in feeds
@@ -118,8 +118,8 @@ def parity(
 ) -> contract.Parity:
     """Compare both models on every test row; raise ExportError naming the first disagreement."""
     session = onnxruntime.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])
-    results = session.run(outputs, onnx_feeds(test, feeds, schema))
     features = model_input(test, schema)
+    results = session.run(outputs, onnx_feeds(features, feeds, schema))
     bound = f"tolerance {tolerance.absolute:.0e} + {tolerance.relative:.0e} x |value|"
     if schema.task == "regression":
         predicted = model.predict(features).astype(np.float64)

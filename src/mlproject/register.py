@@ -67,11 +67,12 @@ def lineage_tags() -> dict[str, str]:
     experiment's baseline rather than with HEAD. What the pipeline writes to git-tracked files (dvc.lock,
     the metrics) is not a change.
     """
-    baseline = os.environ.get("DVC_EXP_BASELINE_REV") or git_commit()
+    head = git_commit()
+    baseline = os.environ.get("DVC_EXP_BASELINE_REV") or head
     written = [f":(exclude){path}" for path in ("dvc.lock", config.METRICS_FILE)]
     changed = git("diff", "--name-only", baseline, "--", ".", *written)
     tags = {
-        "git_commit": git_commit(),
+        "git_commit": head,
         "baseline_commit": baseline,
         "dvc_experiment": run_name(),
         "git_dirty": "unknown" if changed is None else str(bool(changed)).lower(),
@@ -108,12 +109,14 @@ def champion_score(mlflow_client, params: config.Params, test: pd.DataFrame) -> 
         return int(version.version), None
 
 
-def log_run(params: config.Params, metrics: dict, model, decision: AliasDecision, experiment_id: str):
+def log_run(
+    params: config.Params, metrics: dict, model, decision: AliasDecision, experiment_id: str, test: pd.DataFrame
+):
     """One MLflow run: params, metrics, lineage tags, reports, data sets and the model (with its code)."""
     import mlflow
     from mlflow.models import infer_signature
 
-    train, test = pd.read_csv(config.TRAIN_DATA), pd.read_csv(config.TEST_DATA)
+    train = pd.read_csv(config.TRAIN_DATA)
     example = model_input(test, SCHEMA).head(5)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name()) as active:
         mlflow.log_params(config.flatten(params.model_dump()))
@@ -183,9 +186,10 @@ def run(params: config.Params) -> dict:
     with mlflow_errors("registering the model"):
         mlflow_client = client()
         experiment_id = ensure_experiment(mlflow_client, registry.experiment_name)
-        previous, current_best = champion_score(mlflow_client, params, pd.read_csv(config.TEST_DATA))
+        test = pd.read_csv(config.TEST_DATA)
+        previous, current_best = champion_score(mlflow_client, params, test)
         decision = decide_alias(gate, params.task, metrics[gate.metric], current_best, registry.champion_alias)
-        run_id, info = log_run(params, metrics, model, decision, experiment_id)
+        run_id, info = log_run(params, metrics, model, decision, experiment_id, test)
         version = register_version(mlflow_client, registry, run_id, info, decision) if decision.register else None
     return {
         "model_name": registry.model_name,

@@ -81,18 +81,6 @@ class DatasetSchema:
     def feature_names(self) -> list[str]:
         return [c.name for c in self.features]
 
-    def describe(self) -> list[dict]:
-        """The input schema as plain data, for a model signature or a serving manifest."""
-        described = []
-        for column in self.features:
-            entry: dict = {"name": column.name, "type": column.kind, "nullable": column.nullable}
-            if isinstance(column, CategoricalColumn):
-                entry["categories"] = list(column.categories)
-            else:
-                entry["minimum"], entry["maximum"] = column.minimum, column.maximum
-            described.append(entry)
-        return described
-
 
 class SchemaError(StageError, ValueError):
     """The data does not hold its schema; the message lists every problem."""
