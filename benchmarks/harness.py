@@ -17,7 +17,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -47,35 +49,50 @@ def gunicorn_command(*app: str) -> list[str]:
     return [str(BIN / "gunicorn"), "--config", str(REPO / "src/mlserve/gunicorn_conf.py"), *app]
 
 
+@dataclass
+class Server:
+    """A running server: its process, its base URL and what it has printed so far."""
+
+    process: subprocess.Popen
+    url: str
+    output: BinaryIO
+
+    def log(self) -> str:
+        self.output.seek(0)
+        return self.output.read().decode(errors="replace")
+
+
 @contextmanager
-def running(command: list[str], ready_url: str, env: dict[str, str], timeout: float = 90) -> Iterator[subprocess.Popen]:
-    """Start a server, yield its process once `ready_url` answers 200, stop its process group afterwards."""
-    with tempfile.TemporaryFile() as log:
+def running(
+    command: list[str], url: str, ready_path: str, env: dict[str, str], timeout: float = 90
+) -> Iterator[Server]:
+    """Start a server, yield it once `url + ready_path` answers 200, stop its process group afterwards."""
+    with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
+        server = Server(process, url, output)
         try:
-            _wait_until_ready(process, log, ready_url, timeout)
-            yield process
+            _wait_until_ready(server, url + ready_path, timeout)
+            yield server
         finally:
             _stop(process, grace=int(env.get("GRACEFUL_TIMEOUT", "20")) + 10)
 
 
 @contextmanager
-def gunicorn(model_dir: Path, *app: str, **settings: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """The model server (or `app`) on a free port: yields its master process and its base URL."""
+def gunicorn(model_dir: Path, *app: str, **settings: str) -> Iterator[Server]:
+    """The model server (or `app`) on a free port."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with running(gunicorn_command(*app), f"{url}/ready", image_env(model_dir, port, **settings)) as process:
-        yield process, url
+    env = image_env(model_dir, port, **settings)
+    with running(gunicorn_command(*app), f"http://127.0.0.1:{port}", "/ready", env) as server:
+        yield server
 
 
-def _wait_until_ready(process: subprocess.Popen, log, ready_url: str, timeout: float) -> None:
+def _wait_until_ready(server: Server, ready_url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"{process.args[0]} exited early:\n{log.read().decode()[-2000:]}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.process.args[0]} exited early:\n{server.log()[-2000:]}")
         try:
             with urllib.request.urlopen(ready_url, timeout=1) as response:
                 if response.status == 200:

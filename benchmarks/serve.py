@@ -114,8 +114,8 @@ def main() -> int:
         scratch = Path(scratch_dir)
         single = post_script(scratch, json.dumps(RECORD))
         url = {
-            "ours": servers.enter_context(gunicorn(serving_dir))[1],
-            "constant": servers.enter_context(gunicorn(serving_dir, "benchmarks.constant_app:app"))[1],
+            "ours": servers.enter_context(gunicorn(serving_dir)).url,
+            "constant": servers.enter_context(gunicorn(serving_dir, "benchmarks.constant_app:app")).url,
         }
         bundle = bundles.load(serving_dir)
         test = pd.read_csv(REPO / config.TEST_DATA)[[c.name for c in bundle.columns]]
@@ -134,8 +134,8 @@ def main() -> int:
                         "-w", str(WORKERS), "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
         env = venv_env()
         env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{REPO / 'mlflow.db'}")
-        with running(mlflow_serve, f"http://127.0.0.1:{port}/ping", env):
-            invocations = f"http://127.0.0.1:{port}/invocations"
+        with running(mlflow_serve, f"http://127.0.0.1:{port}", "/ping", env) as mlflow_server:
+            invocations = f"{mlflow_server.url}/invocations"
             mlflow_body = post_script(scratch, json.dumps({"dataframe_records": [RECORD]}))
             wrk(invocations, mlflow_body, DURATION_S, CONNECTIONS)  # warm-up: both workers loaded and warm
             mlflow = combine([wrk(invocations, mlflow_body, DURATION_S, CONNECTIONS) for _ in range(MLFLOW_ROUNDS)])

@@ -37,3 +37,8 @@ def on_starting(server):
         print(f"mlserve: refusing to start: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
     server.log.info("bundle ok: %s version %s (%s)", manifest.model_name, manifest.model_version, directory)
+
+
+def post_worker_init(worker):
+    """Said once the worker has loaded the model and is about to accept requests (a restart is over)."""
+    worker.log.info("worker %s ready", worker.pid)

@@ -119,7 +119,8 @@ def test_gunicorn_answers_what_scikit_learn_predicts(example, tmp_path):
     params = project.params()
     rows, expected = sklearn_predictions(project, tmp_path)
     records = json.loads(rows.to_json(orient="records"))  # a missing number or category is null
-    with gunicorn(project.root / "models/serving") as (_, url):
+    with gunicorn(project.root / "models/serving") as server:
+        url = server.url
         answer = post(f"{url}/predict", records)
         single = post(f"{url}/predict", records[0])
     if params.task == "classification":

@@ -3,6 +3,7 @@
 import pytest
 
 from benchmarks import reliability
+from benchmarks.harness import WORKERS
 
 pytestmark = pytest.mark.slow
 
@@ -18,9 +19,9 @@ def test_a_minute_at_64_connections_has_no_errors_and_no_memory_growth(bundle_di
 def test_a_killed_worker_is_replaced_quickly_and_costs_almost_no_requests(bundle_dir):
     figures = reliability.kill_a_worker(bundle_dir)
     print(f"\nworker SIGKILL: {figures}")
-    assert figures["replaced"]
+    assert figures["workers_after"] == WORKERS
     assert figures["failed_share"] <= 0.01
-    assert figures["recovery_s"] <= 5
+    assert figures["replaced_s"] <= 5
 
 
 def test_sigterm_lets_requests_in_flight_finish_and_exits_0(bundle_dir):

@@ -106,11 +106,11 @@ def test_feeds_that_do_not_fit_the_columns_stop_the_server(broken, feeds, proble
 
 
 def test_the_server_answers_and_stops_cleanly_on_sigterm(bundle_dir):
-    with gunicorn(bundle_dir, GRACEFUL_TIMEOUT="5") as (server, url):
-        with urllib.request.urlopen(f"{url}/ready", timeout=5) as response:
+    with gunicorn(bundle_dir, GRACEFUL_TIMEOUT="5") as server:
+        with urllib.request.urlopen(f"{server.url}/ready", timeout=5) as response:
             assert json.loads(response.read())["status"] == "ready"
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=15) == 0
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=15) == 0
 
 
 def post(url: str, body: bytes, chunked: bool) -> tuple[int, dict]:
@@ -130,7 +130,8 @@ def test_the_body_limit_holds_for_declared_and_chunked_bodies(bundle_dir):
     """gunicorn's own input stream is read directly: the limit must hold there too, announced or not."""
     row = [39.1, 18.7, 181.0, 3750.0, "Torgersen", "male"]
     small, large = json.dumps([row] * 20).encode(), json.dumps([row] * 200).encode()
-    with gunicorn(bundle_dir, MAX_BODY_BYTES="3000") as (_, url):
+    with gunicorn(bundle_dir, MAX_BODY_BYTES="3000") as server:
+        url = server.url
         for chunked in (False, True):
             status, answer = post(url, small, chunked)
             assert status == 200 and len(answer["predictions"]) == 20
@@ -185,7 +186,8 @@ def test_mlflows_own_client_gets_what_mlflow_models_serve_would_answer(bundle_di
     test.loc[test.index[0], "bill_length_mm"] = np.nan
     test.loc[test.index[1], "sex"] = None
     frame = test[penguins_schema.feature_names]
-    with gunicorn(bundle_dir) as (_, url):
+    with gunicorn(bundle_dir) as server:
+        url = server.url
         host, port = urlsplit(url).hostname, urlsplit(url).port
         answer = ScoringServerClient(host, port).invoke(frame).get_predictions()
     expected = fitted.predict(model_input(test, penguins_schema))
@@ -194,7 +196,8 @@ def test_mlflows_own_client_gets_what_mlflow_models_serve_would_answer(bundle_di
 
 @pytest.mark.slow
 def test_the_example_client_posts_a_row_and_a_batch(reproduced):
-    with gunicorn(reproduced.root / "models/serving") as (_, url):
+    with gunicorn(reproduced.root / "models/serving") as server:
+        url = server.url
         printed = subprocess.run(
             [sys.executable, str(reproduced.root / "client.py"), url], capture_output=True, text=True, timeout=60
         )
