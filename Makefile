@@ -14,7 +14,7 @@ PIP_NOISE := grep -v "is ignored: it is neither a file nor a directory" || true
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 UI_PORT ?= 5000
 
-.PHONY: help venv system-packages repro exps test test-fast lint lock params-schema use-example audit ui serve image bench-pipeline bench-serve reliability clean
+.PHONY: help venv system-packages repro promote exps test test-fast lint lock params-schema use-example audit ui serve image bench-pipeline bench-serve reliability clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,10 @@ system-packages: ## Install the Debian packages the tests need (podman, debootst
 
 repro: $(STAMP) ## Reproduce the pipeline: data, training, evaluation, registration, export
 	dvc repro
+
+promote: $(STAMP) ## Make model version VERSION the champion (it must pass the gate), then rebuild models/serving/
+	PYTHONPATH=src $(BIN)/python -m mlproject.promote $(VERSION)
+	dvc repro --single-item champion export
 
 exps: $(STAMP) ## Compare experiments: metrics, and the parameters that differ between them (fits 160 columns)
 	$(BIN)/python scripts/exps.py

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -121,8 +121,7 @@ def write_bundle(
     tolerance = config.Tolerance() if task == "classification" else config.Tolerance(absolute=1e-4, relative=1e-5)
     converted = export.convert(fitted, schema, task, group=group)
     checked = export.parity(fitted, *converted, test, schema, tolerance)
-    version = SimpleNamespace(name="penguins-classifier", version="7", run_id="run-7")
-    document = export.build_manifest(version, "abc123", fitted, converted, checked, schema, tolerance)
+    document = export.build_manifest("penguins-classifier", 7, fitted, converted, checked, schema, tolerance)
     files.write_bytes(directory / export.MODEL_FILENAME, converted[0])
     files.write_json(directory / contract.MANIFEST_FILE, contract.encode(document))
     return directory

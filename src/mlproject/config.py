@@ -33,6 +33,7 @@ METRICS_FILE = REPORTS_DIR / "metrics.json"
 PLOTS_DIR = REPORTS_DIR / "plots"
 FIGURES_DIR = REPORTS_DIR / "figures"
 REGISTRATION_FILE = REPORTS_DIR / "registration.json"
+CHAMPION_FILE = MODELS_DIR / "champion.json"
 SERVING_DIR = MODELS_DIR / "serving"
 
 LOCK_FILE = Path("requirements.txt")
@@ -42,9 +43,13 @@ Task = Literal["classification", "regression"]
 
 # The metrics `evaluate` writes for each task, and which way is better: the gate may name any of them.
 METRICS: dict[str, dict[str, Literal["higher", "lower"]]] = {
-    "classification": {"accuracy": "higher", "macro_f1": "higher", "log_loss": "lower", "roc_auc": "higher"},
+    "classification": {
+        "accuracy": "higher", "macro_f1": "higher", "log_loss": "lower", "brier": "lower", "roc_auc": "higher"
+    },
     "regression": {"r2": "higher", "rmse": "lower", "mae": "lower"},
-}
+}  # fmt: skip
+# A candidate is compared with the champion on a proper scoring rule by default: it rarely ties.
+DEFAULT_COMPARISON = {"classification": "log_loss", "regression": "rmse"}
 
 
 class ParamsError(StageError, ValueError):
@@ -95,11 +100,24 @@ class GateParams(_Strict):
     max: float | None = Field(None, description="the metric must be at most this (for metrics where lower is better)")
 
 
+class ComparisonParams(_Strict):
+    metric: str | None = Field(
+        None, description="the cross-validated metric a candidate must beat the champion on (default: the task's)"
+    )
+    tolerance: Annotated[float, Field(ge=0, description="the alias moves only for a strictly larger improvement")] = 0.0
+
+
 class RegistryParams(_Strict):
     experiment_name: Annotated[str, Field(min_length=1, max_length=200)] = "default"
     model_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")] = "model"
     champion_alias: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] = "champion"
     gate: GateParams = GateParams(metric="macro_f1", min=0.9)
+    comparison: ComparisonParams = ComparisonParams()
+
+
+class EvaluationParams(_Strict):
+    folds: Annotated[int, Field(ge=2, le=20, description="cross-validation folds on the training split")] = 5
+    repeats: Annotated[int, Field(ge=1, le=20, description="repetitions of the K folds, each shuffled anew")] = 2
 
 
 class Tolerance(_Strict):
@@ -119,6 +137,7 @@ class Params(_Strict):
     data: DataParams = DataParams()
     features: FeatureParams = FeatureParams()
     model: ModelParams = ModelParams()
+    evaluation: EvaluationParams = EvaluationParams()
     registry: RegistryParams = RegistryParams()
     export: ExportParams = ExportParams()
 
@@ -134,7 +153,16 @@ class Params(_Strict):
         wanted = "min" if metrics[gate.metric] == "higher" else "max"
         if getattr(gate, wanted) is None:
             raise ValueError(f"registry.gate: {gate.metric} is better when {metrics[gate.metric]}: give {wanted}")
+        if self.registry.comparison.metric not in (None, *metrics):
+            raise ValueError(
+                f"registry.comparison.metric: {self.registry.comparison.metric!r} is not a {self.task} metric; "
+                f"one of {', '.join(metrics)}"
+            )
         return self
+
+    @property
+    def comparison_metric(self) -> str:
+        return self.registry.comparison.metric or DEFAULT_COMPARISON[self.task]
 
 
 def describe_validation_error(error: ValidationError, source: str) -> str:

@@ -1,4 +1,5 @@
-"""Stage `export`: turn the registry's champion into the serving bundle in models/serving/.
+"""Stage `export`: turn the registry's champion (the version models/champion.json names) into the serving
+bundle in models/serving/.
 
 The bundle is an ONNX model (loading it runs no code) and its manifest (`mlserve.manifest`, the one
 definition the server reads too). Before anything is written, the ONNX model must agree with the
@@ -27,7 +28,7 @@ from mlproject.dataset import SCHEMA
 from mlproject.inputs import model_input
 from mlproject.onnx_graph import group_inputs, one_feed_per_column
 from mlproject.schema import CategoricalColumn, DatasetSchema
-from mlproject.tracking import champion_version, client, mlflow_errors
+from mlproject.tracking import client, mlflow_errors, store_lock
 from mlserve import manifest as contract
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -158,8 +159,8 @@ def input_columns(schema: DatasetSchema) -> list[contract.InputColumn]:
 
 
 def build_manifest(
-    version,
-    git_commit: str,
+    model_name: str,
+    version: int,
     model: Pipeline,
     converted: tuple[bytes, list[contract.Feed], list[str]],
     checked: contract.Parity,
@@ -175,10 +176,8 @@ def build_manifest(
     return contract.Manifest(
         format_version=contract.FORMAT_VERSION,
         task=schema.task,
-        model_name=version.name,
-        model_version=int(version.version),
-        run_id=version.run_id,
-        git_commit=git_commit,
+        model_name=model_name,
+        model_version=version,
         target=schema.label,
         classes=classes,
         inputs=input_columns(schema),
@@ -192,38 +191,36 @@ def build_manifest(
     )
 
 
-def champion(params: config.RegistryParams, schema: DatasetSchema):
-    """The champion's model version, the commit it was trained at, and its scikit-learn pipeline."""
+def champion(registry: config.RegistryParams, schema: DatasetSchema) -> tuple[int, Pipeline]:
+    """The version models/champion.json names (what DVC saw of the alias), and its scikit-learn pipeline."""
     import mlflow
 
-    with mlflow_errors("loading the champion"):
-        mlflow_client = client()
-        version = champion_version(mlflow_client, params)
-        if version is None:
-            raise ExportError(
-                f"model '{params.model_name}' has no '{params.champion_alias}' version yet: "
-                "nothing passed the quality gate"
-            )
-        git_commit = mlflow_client.get_run(version.run_id).data.tags.get("git_commit", "unknown")
-        model = mlflow.sklearn.load_model(f"models:/{params.model_name}/{version.version}")
+    version = files.read_json(config.CHAMPION_FILE).get("version")
+    if version is None:
+        raise ExportError(
+            f"model '{registry.model_name}' has no '{registry.champion_alias}' version yet: nothing passed the gate"
+        )
+    with store_lock(), mlflow_errors(f"loading version {version} of '{registry.model_name}'"):
+        client()
+        model = mlflow.sklearn.load_model(f"models:/{registry.model_name}/{version}")
     expected = list(getattr(model, "feature_names_in_", []))
     if expected != schema.feature_names:
         raise ExportError(f"the champion expects columns {expected}, the schema declares {schema.feature_names}")
-    return version, git_commit, model
+    return int(version), model
 
 
 def write_bundle() -> str:
     params = config.load_params()
     SCHEMA.require_task(params.task)
     tolerance = params.export.tolerance
-    version, git_commit, model = champion(params.registry, SCHEMA)
+    version, model = champion(params.registry, SCHEMA)
     converted = convert(model, SCHEMA, params.task)
     checked = parity(model, *converted, pd.read_csv(config.TEST_DATA), SCHEMA, tolerance)
-    document = build_manifest(version, git_commit, model, converted, checked, SCHEMA, tolerance)
+    document = build_manifest(params.registry.model_name, version, model, converted, checked, SCHEMA, tolerance)
     files.write_bytes(config.SERVING_DIR / MODEL_FILENAME, converted[0])  # the manifest last: it vouches for it
     files.write_json(config.SERVING_DIR / contract.MANIFEST_FILE, contract.encode(document))
     return (
-        f"{version.name} version {version.version} -> {config.SERVING_DIR}/ "
+        f"{params.registry.model_name} version {version} -> {config.SERVING_DIR}/ "
         f"(parity on {checked.rows} rows, max difference {checked.max_difference:.1e})"
     )
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
+    brier_score_loss,
     f1_score,
     log_loss,
     mean_absolute_error,
@@ -22,7 +23,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from mlproject.config import METRICS, GateParams
+from mlproject.config import METRICS, GateParams, Params
 from mlproject.inputs import model_input, target
 from mlproject.schema import DatasetSchema
 
@@ -41,6 +42,7 @@ def classification_metrics(truth: np.ndarray, predicted: np.ndarray, probabiliti
         "accuracy": _rounded(accuracy_score(truth, predicted)),
         "macro_f1": _rounded(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)),
         "log_loss": _rounded(log_loss(truth, probabilities, labels=classes)),
+        "brier": _rounded(brier_score_loss(truth, probabilities, labels=classes)),
         "precision": {str(c): _rounded(p) for c, p in zip(classes, precision, strict=True)},
         "recall": {str(c): _rounded(r) for c, r in zip(classes, recall, strict=True)},
     }
@@ -114,26 +116,42 @@ class AliasDecision:
     reason: str
 
 
-def better_or_equal(metric: str, task: str, candidate: float, other: float) -> bool:
-    return candidate >= other if METRICS[task][metric] == "higher" else candidate <= other
+def improvement(metric: str, task: str, candidate: float, other: float) -> float:
+    """How much better `candidate` is than `other` (negative when worse), whichever way the metric points."""
+    return candidate - other if METRICS[task][metric] == "higher" else other - candidate
 
 
-def decide_alias(gate: GateParams, task: str, candidate: float, champion: float | None, alias: str) -> AliasDecision:
-    """The champion rule, on numbers only: pass the gate, and be no worse than the current champion."""
-    name = gate.metric
-    if gate.min is not None and candidate < gate.min:
-        return AliasDecision(False, False, f"{name} {candidate:.4f} is below the quality gate's minimum {gate.min:.4f}")
-    if gate.max is not None and candidate > gate.max:
-        return AliasDecision(False, False, f"{name} {candidate:.4f} is above the quality gate's maximum {gate.max:.4f}")
-    bound = f"minimum {gate.min:.4f}" if gate.min is not None else f"maximum {gate.max:.4f}"
+def failed_gate(gate: GateParams, tested: float) -> str | None:
+    """Why `tested` fails the quality gate, or None when it passes."""
+    if gate.min is not None and tested < gate.min:
+        return f"{gate.metric} {tested:.4f} is below the quality gate's minimum {gate.min:.4f}"
+    if gate.max is not None and tested > gate.max:
+        return f"{gate.metric} {tested:.4f} is above the quality gate's maximum {gate.max:.4f}"
+    return None
+
+
+def decide_alias(
+    params: Params, tested: float, candidate: float, champion: float | None, experiment: str | None
+) -> AliasDecision:
+    """The champion rule, on numbers only.
+
+    `tested` is the gate's metric on the held-out test split; `candidate` and `champion` are the comparison
+    metric's cross-validated means on the same folds. Past the gate the model becomes a version; the alias
+    moves to it only on the main line (not in an experiment) and only for an improvement larger than the
+    declared tolerance: a tie keeps the incumbent.
+    """
+    gate, alias = params.registry.gate, params.registry.champion_alias
+    if refusal := failed_gate(gate, tested):
+        return AliasDecision(False, False, refusal)
+    passed = f"{gate.metric} {tested:.4f} passes the gate"
+    if experiment:
+        return AliasDecision(
+            True, False, f"{passed}; experiment {experiment} leaves '{alias}' where it is (`make promote VERSION=<n>`)"
+        )
     if champion is None:
-        return AliasDecision(
-            True, True, f"{name} {candidate:.4f} passes the gate's {bound}; no {alias} to compare with"
-        )
-    if not better_or_equal(name, task, candidate, champion):
-        return AliasDecision(
-            True, False, f"{name} {candidate:.4f} is worse than the current {alias}'s {champion:.4f} on this test split"
-        )
-    return AliasDecision(
-        True, True, f"{name} {candidate:.4f} passes the gate's {bound} and matches or beats {champion:.4f}"
-    )
+        return AliasDecision(True, True, f"{passed}; no {alias} to compare with")
+    name, tolerance = params.comparison_metric, params.registry.comparison.tolerance
+    versus = f"cross-validated {name} {candidate:.4f} against the {alias}'s {champion:.4f}"
+    if improvement(name, params.task, candidate, champion) > tolerance:
+        return AliasDecision(True, True, f"{passed}; {versus}: better by more than {tolerance:g}")
+    return AliasDecision(True, False, f"{passed}; {versus}: not better by more than {tolerance:g}, the {alias} stays")

@@ -1,9 +1,11 @@
 """Stage `register`: log the run to MLflow, and register the model past the quality gate.
 
-The gate of params.yaml names a metric and its bound. Everything is decided before the registry is
-touched: a model below the gate is logged in its run but never becomes a model version; one past the
-gate becomes a version, and the champion alias moves to it only if it is not worse than the current
-champion re-scored on the same test split. The stage says why in one line.
+The gate of params.yaml names a metric and its bound on the test split. Everything is decided before the
+registry is touched: a model below the gate is logged in its run but never becomes a model version; one
+past the gate becomes a version. The champion alias moves to it only on the main line (an experiment
+never moves it: `make promote VERSION=<n>` does, by hand), and only if it beats the current champion,
+cross-validated on the same folds of this training split, by more than `registry.comparison.tolerance`.
+The stage says why in one line.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import pandas as pd
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.inputs import model_input
-from mlproject.metrics import AliasDecision, decide_alias, metrics_of, predict
+from mlproject.metrics import AliasDecision, decide_alias
 from mlproject.model_io import load_model, trusted_types_of
 from mlproject.modules import SOURCE_ROOT, closure
-from mlproject.tracking import TrackingError, champion_version, client, ensure_experiment, mlflow_errors
+from mlproject.tracking import TrackingError, champion_version, client, ensure_experiment, mlflow_errors, store_lock
+from mlproject.validation import cross_validate
 
 TRACKED_FILES = (config.RAW_DATA, config.TRAIN_DATA, config.TEST_DATA, config.MODEL_FILE)
 MODEL_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
@@ -92,8 +95,9 @@ def model_code(directory: Path) -> Path:
     return package
 
 
-def champion_score(mlflow_client, params: config.Params, test: pd.DataFrame) -> tuple[int | None, float | None]:
-    """The current champion's version and its gate metric re-scored on this test split (None when there is none)."""
+def champion_score(mlflow_client, params: config.Params, train: pd.DataFrame) -> tuple[int | None, float | None]:
+    """The current champion's version, and its comparison metric cross-validated on this training split with
+    the candidate's folds (None when there is no champion, or it cannot be scored here)."""
     import mlflow
 
     registry = params.registry
@@ -102,21 +106,27 @@ def champion_score(mlflow_client, params: config.Params, test: pd.DataFrame) -> 
         return None, None
     try:
         champion = mlflow.sklearn.load_model(f"models:/{registry.model_name}/{version.version}")
-        return int(version.version), metrics_of(predict(champion, test, SCHEMA))[registry.gate.metric]
+        scores = cross_validate(champion, train, SCHEMA, params.evaluation, params.seed)
+        return int(version.version), scores[params.comparison_metric]["mean"]
     except Exception as error:  # noqa: BLE001 - a champion of another schema, task or library cannot be compared
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"register: the current {registry.champion_alias} cannot score this test split ({reason}); ignoring it")
+        print(f"register: the current {registry.champion_alias} cannot be scored on this split ({reason}); ignoring it")
         return int(version.version), None
 
 
 def log_run(
-    params: config.Params, metrics: dict, model, decision: AliasDecision, experiment_id: str, test: pd.DataFrame
+    params: config.Params,
+    metrics: dict,
+    model,
+    decision: AliasDecision,
+    experiment_id: str,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
 ):
     """One MLflow run: params, metrics, lineage tags, reports, data sets and the model (with its code)."""
     import mlflow
     from mlflow.models import infer_signature
 
-    train = pd.read_csv(config.TRAIN_DATA)
     example = model_input(test, SCHEMA).head(5)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name()) as active:
         mlflow.log_params(config.flatten(params.model_dump()))
@@ -174,27 +184,37 @@ def register_version(mlflow_client, registry: config.RegistryParams, run_id: str
     return version
 
 
+def scores_of(metrics: dict, params: config.Params) -> tuple[float, float]:
+    """The gate's metric on the test split and the comparison metric's cross-validated mean."""
+    gate, name = params.registry.gate.metric, params.comparison_metric
+    tested, cross_validated = metrics.get(gate), metrics.get("cv", {}).get(name, {}).get("mean")
+    for key, value in ((gate, tested), (f"cv.{name}.mean", cross_validated)):
+        if not isinstance(value, float | int):
+            raise TrackingError(
+                f"{config.METRICS_FILE} has no {key}, which params.yaml's registry names; run `dvc repro`"
+            )
+    return tested, cross_validated
+
+
 def run(params: config.Params) -> dict:
     SCHEMA.require_task(params.task)
-    registry, gate = params.registry, params.registry.gate
+    registry = params.registry
     metrics = files.read_json(config.METRICS_FILE)
-    if not isinstance(metrics.get(gate.metric), float | int):
-        raise TrackingError(
-            f"{config.METRICS_FILE} has no {gate.metric!r}, the metric registry.gate names; run `dvc repro` again"
-        )
+    tested, candidate = scores_of(metrics, params)
     model = load_model(config.MODEL_FILE)
-    with mlflow_errors("registering the model"):
+    train, test = pd.read_csv(config.TRAIN_DATA), pd.read_csv(config.TEST_DATA)
+    experiment = os.environ.get("DVC_EXP_NAME")
+    with store_lock(), mlflow_errors("registering the model"):
         mlflow_client = client()
         experiment_id = ensure_experiment(mlflow_client, registry.experiment_name)
-        test = pd.read_csv(config.TEST_DATA)
-        previous, current_best = champion_score(mlflow_client, params, test)
-        decision = decide_alias(gate, params.task, metrics[gate.metric], current_best, registry.champion_alias)
-        run_id, info = log_run(params, metrics, model, decision, experiment_id, test)
+        previous, champion = (None, None) if experiment else champion_score(mlflow_client, params, train)
+        decision = decide_alias(params, tested, candidate, champion, experiment)
+        run_id, info = log_run(params, metrics, model, decision, experiment_id, train, test)
         version = register_version(mlflow_client, registry, run_id, info, decision) if decision.register else None
     return {
+        "run_name": run_name(),
         "model_name": registry.model_name,
         "version": version,
-        "run_id": run_id,
         "alias": registry.champion_alias,
         "alias_moved": decision.move,
         "previous_champion_version": previous,

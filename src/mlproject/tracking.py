@@ -5,10 +5,12 @@ MLflow is imported inside the functions: it takes seconds, and stages that do no
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from mlproject import config
 from mlproject.stage import StageError
@@ -58,3 +60,17 @@ def champion_version(mlflow_client, registry: config.RegistryParams):
         return mlflow_client.get_model_version_by_alias(registry.model_name, registry.champion_alias)
     except MlflowException:
         return None
+
+
+@contextmanager
+def store_lock() -> Iterator[None]:
+    """One stage at a time on an SQLite store: parallel experiments (`dvc exp run -j 2`) and `make promote`
+    would otherwise race on its first migration and on its writes ("database is locked"). A tracking
+    server orders its own writes: no lock then."""
+    uri = config.tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    with Path(uri.removeprefix("sqlite:///") + ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+        yield

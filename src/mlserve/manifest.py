@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST_FILE = "manifest.json"
 
 
@@ -64,9 +64,7 @@ class Manifest(_Strict):
     format_version: int
     task: Literal["classification", "regression"]
     model_name: str
-    model_version: int
-    run_id: str
-    git_commit: str
+    model_version: int  # the registry's version: its page leads to the run, its params and data md5s
     target: str
     inputs: list[InputColumn]
     feeds: list[Feed]

@@ -1,5 +1,4 @@
 import hashlib
-from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -145,12 +144,11 @@ def test_the_custom_examples_transformer_converts_with_its_own_converter(splits,
 
 def test_the_manifest_describes_the_model_and_pins_its_bytes(fitted):
     converted = export.convert(fitted, PENGUINS, "classification")
-    version = SimpleNamespace(name="m", version="3", run_id="r")
     checked = contract.Parity(rows=1, max_difference=0.0, labels_equal=True)
-    manifest = export.build_manifest(version, "c0ffee", fitted, converted, checked, PENGUINS, EXACT)
+    manifest = export.build_manifest("m", 3, fitted, converted, checked, PENGUINS, EXACT)
     assert manifest.model_sha256 == hashlib.sha256(converted[0]).hexdigest()
-    assert (manifest.model_version, manifest.git_commit, manifest.target, manifest.task) == (
-        3, "c0ffee", "species", "classification"
+    assert (manifest.model_name, manifest.model_version, manifest.target, manifest.task) == (
+        "m", 3, "species", "classification"
     )  # fmt: skip
     assert manifest.classes == ["Adelie", "Chinstrap", "Gentoo"]
     assert [c.name for c in manifest.inputs] == PENGUINS.feature_names

@@ -25,6 +25,8 @@ def test_classification_metrics_match_a_hand_computed_example():
     assert metrics["macro_f1"] == round((2 / 3 + 2 / 3 + 1) / 3, 6)
     expected_loss = -np.mean(np.log([0.8, 0.1, 0.7, 0.8]))
     assert metrics["log_loss"] == pytest.approx(expected_loss, abs=1e-6)
+    # Brier: squared distance to the one-hot truth per row, 0.06 + 1.46 + 0.14 + 0.06, over 4 rows
+    assert metrics["brier"] == pytest.approx(1.72 / 4, abs=1e-6)
     assert metrics["precision"] == {"a": 1.0, "b": 0.5, "c": 1.0}
     assert metrics["recall"] == {"a": 0.5, "b": 1.0, "c": 1.0}
     # one-vs-rest AUC: a (.8, .1 against .2, .1) 2.5/4, b (.7 against .1, .8, .1) 2/3, c 1
@@ -73,28 +75,61 @@ def test_the_active_project_is_scored_with_the_metrics_and_plots_of_its_task(syn
     assert all(len(table) > 0 for table in plots.values())
 
 
-GATE_MIN = config.GateParams(metric="macro_f1", min=0.9)
-GATE_MAX = config.GateParams(metric="log_loss", min=None, max=0.2)
+def registry_params(gate: dict, tolerance: float) -> config.Params:
+    """Classification params: the gate on the test split; the comparison on cross-validated log loss."""
+    return config.Params.model_validate(
+        {"registry": {"gate": gate, "comparison": {"metric": "log_loss", "tolerance": tolerance}}}
+    )
+
+
+MACRO_F1_MIN = {"metric": "macro_f1", "min": 0.9}
+LOG_LOSS_MAX = {"metric": "log_loss", "max": 0.2}
 
 
 @pytest.mark.parametrize(
-    ("gate", "candidate", "champion", "registers", "moves", "says"),
+    ("gate", "tested", "candidate", "champion", "registers", "moves", "says"),
     [
-        (GATE_MIN, 0.95, None, True, True, "no champion to compare with"),
-        (GATE_MIN, 0.95, 0.95, True, True, "matches or beats 0.9500"),
-        (GATE_MIN, 0.97, 0.95, True, True, "matches or beats 0.9500"),
-        (GATE_MIN, 0.94, 0.95, True, False, "worse than the current champion's 0.9500"),
-        (GATE_MIN, 0.85, None, False, False, "below the quality gate's minimum 0.9000"),
-        (GATE_MIN, 0.85, 0.5, False, False, "below the quality gate's minimum 0.9000"),
-        (GATE_MAX, 0.1, 0.15, True, True, "matches or beats 0.1500"),
-        (GATE_MAX, 0.18, 0.15, True, False, "worse than the current champion's 0.1500"),
-        (GATE_MAX, 0.3, None, False, False, "above the quality gate's maximum 0.2000"),
+        (MACRO_F1_MIN, 0.95, 0.10, None, True, True, "no champion to compare with"),
+        (MACRO_F1_MIN, 1.0, 0.10, 0.12, True, True, "0.1000 against the champion's 0.1200: better by more than 0.001"),
+        (MACRO_F1_MIN, 1.0, 0.10, 0.10, True, False, "not better by more than 0.001, the champion stays"),
+        (MACRO_F1_MIN, 1.0, 0.1195, 0.12, True, False, "not better by more than 0.001"),  # within the tolerance
+        (MACRO_F1_MIN, 1.0, 0.13, 0.12, True, False, "not better by more than 0.001"),
+        (MACRO_F1_MIN, 0.85, 0.01, None, False, False, "below the quality gate's minimum 0.9000"),
+        (MACRO_F1_MIN, 0.85, 0.01, 0.5, False, False, "below the quality gate's minimum 0.9000"),
+        (LOG_LOSS_MAX, 0.1, 0.1, 0.15, True, True, "better by more than 0.001"),
+        (LOG_LOSS_MAX, 0.3, 0.1, None, False, False, "above the quality gate's maximum 0.2000"),
     ],
 )
-def test_a_version_needs_the_gate_and_the_alias_never_moves_backwards(
-    gate, candidate, champion, registers, moves, says
+def test_a_version_needs_the_gate_and_the_alias_moves_only_on_a_strict_improvement(
+    gate, tested, candidate, champion, registers, moves, says
 ):
-    decision = decide_alias(gate, "classification", candidate, champion, "champion")
+    decision = decide_alias(registry_params(gate, 0.001), tested, candidate, champion, experiment=None)
     assert (decision.register, decision.move) == (registers, moves)
     assert says in decision.reason
     assert "\n" not in decision.reason
+
+
+def test_higher_is_better_metrics_compare_the_other_way():
+    params = config.Params.model_validate({"registry": {"comparison": {"metric": "accuracy", "tolerance": 0.0}}})
+    assert decide_alias(params, 1.0, 0.96, 0.95, experiment=None).move
+    assert not decide_alias(params, 1.0, 0.95, 0.95, experiment=None).move  # a tie keeps the incumbent
+    assert not decide_alias(params, 1.0, 0.94, 0.95, experiment=None).move
+
+
+def test_an_experiment_registers_past_the_gate_but_never_moves_the_alias():
+    params = registry_params(MACRO_F1_MIN, 0.0)
+    decision = decide_alias(params, 1.0, 0.01, 0.5, experiment="gusty-pika")
+    assert (decision.register, decision.move) == (True, False)
+    assert "experiment gusty-pika leaves 'champion' where it is" in decision.reason
+    assert "make promote VERSION=" in decision.reason
+    assert not decide_alias(params, 0.5, 0.01, None, experiment="gusty-pika").register
+
+
+def test_the_comparison_metric_defaults_to_the_tasks_proper_score_and_must_fit_the_task():
+    assert config.Params().comparison_metric == "log_loss"
+    regression = {"task": "regression", "registry": {"gate": {"metric": "r2", "min": 0.1}}}
+    assert config.Params.model_validate(regression).comparison_metric == "rmse"
+    with pytest.raises(config.ParamsError, match="registry.comparison.metric: 'r2' is not a classification metric"):
+        config.parse_params({"registry": {"comparison": {"metric": "r2"}}})
+    with pytest.raises(config.ParamsError, match="registry.comparison.tolerance"):
+        config.parse_params({"registry": {"comparison": {"tolerance": -1}}})

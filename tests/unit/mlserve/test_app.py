@@ -36,11 +36,7 @@ def test_service_endpoints(client):
     assert client.get("/health").json == {"status": "ok"}
     assert client.get("/ready").json == {"status": "ready", "model_version": 7}
     manifest = client.get("/metadata").json
-    assert (manifest["model_name"], manifest["model_version"], manifest["git_commit"]) == (
-        "penguins-classifier",
-        7,
-        "abc123",
-    )
+    assert (manifest["model_name"], manifest["model_version"]) == ("penguins-classifier", 7)
     assert manifest["inputs"][4] == {"name": "island", "type": "category", "nullable": False,
                                      "categories": ["Biscoe", "Dream", "Torgersen"]}  # fmt: skip
     assert client.get("/ping").status_code == 200
