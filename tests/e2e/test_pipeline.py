@@ -46,9 +46,11 @@ def champion_of(project: Project):
     return client_for(project).get_model_version_by_alias(registry.model_name, registry.champion_alias)
 
 
-def test_a_fresh_copy_reproduces_the_md5s_of_the_projects_dvc_lock(reproduced):
+def test_a_fresh_copy_reproduces_the_md5s_of_the_projects_dvc_lock_and_leaves_git_status_clean(reproduced):
     committed = Project(REPO).out_md5s()
     assert reproduced.out_md5s() == committed, "run `make repro` and commit dvc.lock"
+    # The registry's side (version 1 in a new store, no run id, no commit) is reproduced too:
+    assert reproduced.run("git", "status", "--porcelain").stdout == "", "run `make repro` in a new store, commit"
 
 
 def test_repro_writes_every_declared_output_and_the_tasks_metrics(reproduced):
@@ -142,20 +144,41 @@ def test_penguins_champion_predicts_a_known_penguin(reproduced):
 def test_export_writes_the_champion_as_an_onnx_bundle(reproduced):
     manifest = json.loads((reproduced.root / "models/serving/manifest.json").read_text())
     champion = champion_of(reproduced)
-    assert (manifest["model_version"], manifest["run_id"]) == (int(champion.version), champion.run_id)
+    assert manifest["model_version"] == int(champion.version)
+    # lineage: from the version a prediction carries to its run, its params and the md5s of its data
+    version = client_for(reproduced).get_model_version(manifest["model_name"], str(manifest["model_version"]))
+    run = client_for(reproduced).get_run(version.run_id)
+    assert run.data.params["seed"] == str(reproduced.params().seed)
+    assert all(run.data.tags[f"dvc_md5.{path}"] == md5 for path, md5 in reproduced.out_md5s(("prepare",)).items())
     model = (reproduced.root / "models/serving/model.onnx").read_bytes()
     assert hashlib.sha256(model).hexdigest() == manifest["model_sha256"]
     test_rows = len(pd.read_csv(reproduced.root / "data/processed/test.csv"))
     assert manifest["parity"]["rows"] == test_rows and manifest["task"] == reproduced.params().task
 
 
-def test_a_second_repro_with_nothing_changed_runs_nothing(scratch):
+def test_a_second_repro_with_nothing_changed_only_asks_the_registry_for_its_champion(scratch):
     before = scratch.snapshot(*PARAMS_TOUCHED)
     output = scratch.run("dvc", "repro").stdout
-    assert "Running stage" not in output
-    assert "Data and pipelines are up to date." in output
+    assert re.findall(r"Running stage '(\w+)'", output) == ["champion"]
+    assert "Stage 'export' didn't change, skipping" in output
     assert scratch.snapshot(*PARAMS_TOUCHED) == before
     assert len(runs_of(scratch)) == 1
+
+
+def test_going_back_to_parameters_already_run_restores_outputs_from_the_run_cache(scratch):
+    original, seed = scratch.out_md5s(), scratch.params().seed
+    started = time.monotonic()
+    scratch.run("dvc", "exp", "run", "-S", f"seed={seed + 1}")
+    away = time.monotonic() - started
+    assert scratch.out_md5s() != original
+    started = time.monotonic()
+    back = scratch.run("dvc", "exp", "run", "-S", f"seed={seed}").stdout
+    returned = time.monotonic() - started
+    print(f"\nrun-cache: dvc exp run to seed={seed + 1} {away:.1f} s, back to seed={seed} {returned:.1f} s")
+    for stage in ("prepare", "train", "evaluate"):
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in back, back
+    assert not re.search(r"Running stage '(prepare|train|evaluate)'", back)
+    assert scratch.out_md5s() == original
 
 
 def test_force_twice_and_a_fresh_clone_elsewhere_give_identical_bytes(scratch, tmp_path):
@@ -244,21 +267,47 @@ def test_penguins_experiments_run_queued_and_direct_and_each_lands_in_mlflow(scr
     assert champion_of(scratch).version == 1 and len(versions_of(scratch)) == 1  # no version below the gate
 
     scratch.run("git", "checkout", "params.yaml")  # back to the random forest
-    for trees in (5, 7):
-        scratch.run("dvc", "exp", "run", "--queue", "-S", f"model.steps.classify.params.n_estimators={trees}")
-    scratch.run("dvc", "exp", "run", "--run-all")
+    trees = (5, 7, 9, 11)
+    for count in trees:
+        scratch.run("dvc", "exp", "run", "--queue", "-S", f"model.steps.classify.params.n_estimators={count}")
+    started = time.monotonic()
+    scratch.run("dvc", "exp", "run", "--run-all", "-j", "2", timeout=900)  # two at a time on one SQLite store
+    print(f"\n4 queued experiments, -j 2: {time.monotonic() - started:.0f} s")
     runs = runs_of(scratch)
-    assert sorted(r.data.params["model.steps.classify.params.n_estimators"] for r in runs[2:]) == ["5", "7"]
+    queued = runs[2:]
+    assert sorted(int(r.data.params["model.steps.classify.params.n_estimators"]) for r in queued) == list(trees)
     experiments = set(scratch.run("dvc", "exp", "list", "--name-only").stdout.split())
     assert {r.info.run_name for r in runs[1:]} <= experiments  # each run is named after its DVC experiment
     assert all(r.data.tags["dvc_experiment"] == r.info.run_name for r in runs)
-    listed = scratch.run("dvc", "exp", "show", "--json").stdout
-    assert listed.count('"n_estimators": 5') >= 1
+    versions = versions_of(scratch)
+    assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4, 5]  # one per experiment past the gate
+    assert {v.run_id for v in versions} - {runs[0].info.run_id} == {r.info.run_id for r in queued}
+    assert all("leaves 'champion' where it is" in v.tags["champion_decision"] for v in versions if v.version != "1")
+    assert champion_of(scratch).version == "1"  # experiments never move the alias
+    manifest = json.loads((scratch.root / "models/serving/manifest.json").read_text())
+    assert manifest["model_version"] == 1
+    print(f"registry after them: versions {[int(v.version) for v in versions]}, champion still version 1")
     table = scratch.run("python", "scripts/exps.py").stdout  # what `make exps` runs
     header = next(line for line in table.splitlines() if "Experiment" in line)
     assert "macro_f1" in header and "n_estimators" in header and "estimator" in header
     assert max(map(len, table.splitlines())) <= 160 and "src/" not in header
     assert header.index("macro_f1") < header.index("n_estimators")  # metrics first
+
+    stamp = str(REPO / ".venv/.installed")  # the venv is the project's: make must not reinstall it here
+    promoted = scratch.run("make", "-o", stamp, "promote", "VERSION=4", f"VENV={REPO / '.venv'}").stdout
+    assert "'champion' is now penguins-classifier version 4 (was version 1)" in promoted
+    assert champion_of(scratch).version == "4"
+    manifest = json.loads((scratch.root / "models/serving/manifest.json").read_text())
+    assert (
+        manifest["model_version"] == 4
+        and json.loads((scratch.root / "models/champion.json").read_text())["version"] == 4
+    )
+    refused = scratch.run("make", "-o", stamp, "promote", "VERSION=99", f"VENV={REPO / '.venv'}", check=False)
+    assert refused.returncode != 0 and "promote: model 'penguins-classifier' has no version 99" in refused.stderr
+    scratch.set_param("registry.gate", {"metric": "log_loss", "max": 0.0001})
+    refused = scratch.run("python", "-m", "mlproject.promote", "2", check=False, PYTHONPATH="src")
+    assert refused.returncode == 1 and "above the quality gate's maximum 0.0001" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and champion_of(scratch).version == "4"
 
 
 @pytest.mark.penguins

@@ -19,3 +19,8 @@ def test_the_table_keeps_the_metrics_first_and_names_experiments():
     lines = table(csv).splitlines()
     assert lines[0].split() == ["Experiment", "Created", "macro_f1", "n_estimators"]
     assert lines[2].split() == ["lucky-cat", "2026-11-23", "14:40", "0.9", "9"]
+
+
+def test_a_project_with_no_experiments_yet_gets_a_table_too():
+    lines = table("rev,Created\nworkspace,\nmain,2026-11-23T16:37:04\n").splitlines()
+    assert lines[0].split() == ["Experiment", "Created"] and lines[2].split() == ["main", "2026-11-23", "16:37"]
