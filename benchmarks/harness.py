@@ -64,12 +64,12 @@ class Server:
 
 @contextmanager
 def running(
-    command: list[str], url: str, ready_path: str, env: dict[str, str], timeout: float = 90
+    command: list[str], url: str, ready_path: str, env: dict[str, str], timeout: float = 90, cwd: Path = REPO
 ) -> Iterator[Server]:
     """Start a server, yield it once `url + ready_path` answers 200, stop its process group afterwards."""
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
         server = Server(process, url, output)
         try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LOCKS = ("requirements.txt", "requirements-dev.txt", "requirements-serve.txt")
+LOCKS = ("requirements.txt", "requirements-dev.txt", "requirements-serve.txt", "requirements-uv.txt")
 IGNORE_FILE = REPO / "audit-ignore.txt"
 
 

@@ -1,7 +1,8 @@
 """`make exps`: DVC's experiments table, metrics first, with only the parameters that differ between the
 experiments, each named by the shortest tail of its key that is still unique
 (`model.steps.classify.params.n_estimators` -> `n_estimators`), so it reads at 160 columns. Of the
-cross-validated figures it keeps the metric the champion rule compares (`cv.log_loss.mean`, `.std`)."""
+metrics it shows the two the registry decides on: the gate's on the test split, and the compared one
+cross-validated (`cv.log_loss.mean`, `cv.log_loss.std`) and on the test split; `dvc metrics show` has all."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ import sys
 
 import pandas as pd
 
-from mlproject.config import load_params
+from mlproject.config import METRICS, Params, load_params
 
-HIDDEN = r"^(src/|data/|models/|reports/|requirements.txt|State|Executor|precision\.|recall\.|cv\.(?!{metric}\.))"
+FILES = r"src/|data/|models/|reports/|requirements.txt|State|Executor|precision\.|recall\."
 FIXED = ["Experiment", "rev", "typ", "Created"]
+
+
+def hidden(params: Params) -> str:
+    """DVC's --drop pattern: files, and the metrics the registry does not decide on."""
+    kept = {params.registry.gate.metric, params.comparison_metric}
+    others = sorted({name for task in METRICS.values() for name in task} - kept)
+    return rf"^({FILES}|cv\.(?!{params.comparison_metric}\.)|({'|'.join(others)})$)"
 
 
 def short_names(keys: list[str]) -> dict[str, str]:
@@ -38,14 +46,16 @@ def table(csv_text: str) -> str:
     frame["Experiment"] = [name or rev for name, rev in zip(frame["Experiment"], frame["rev"], strict=True)]
     frame["Created"] = frame["Created"].str.replace("T", " ").str[:16]
     values = [column for column in frame.columns if column not in FIXED]
-    frame = frame[["Experiment", "Created", *values]].rename(columns=short_names(values))
+    params = [column for column in values if not column.startswith("cv.")]  # cv.* keep their whole names
+    frame = frame[["Experiment", "Created", *values]].rename(columns=short_names(params))
     return frame.to_string(index=False)
 
 
 def main() -> int:
-    hidden = HIDDEN.format(metric=load_params().comparison_metric)
     shown = subprocess.run(
-        ["dvc", "exp", "show", "--csv", "--only-changed", "--drop", hidden], capture_output=True, text=True
+        ["dvc", "exp", "show", "--csv", "--only-changed", "--drop", hidden(load_params())],
+        capture_output=True,
+        text=True,
     )
     if shown.returncode != 0:
         print(shown.stderr.strip(), file=sys.stderr)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the tests and benchmarks need: a container engine (podman, where no Docker engine
-# runs), debootstrap for a local base image when no container registry answers, and wrk for load.
+# runs), debootstrap for a local base image when no container registry answers, wrk for load, and
+# chromium for the tests that look at the MLflow UI in a real browser.
 # Installs only what is missing; as root directly, otherwise through passwordless sudo.
 set -euo pipefail
 
-wanted=(podman buildah runc debootstrap wrk)
+wanted=(podman buildah runc debootstrap wrk chromium)
 missing=()
 for package in "${wanted[@]}"; do
   dpkg-query --show --showformat='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -29,7 +29,15 @@ from mlproject.inputs import model_input
 from mlproject.metrics import AliasDecision, decide_alias
 from mlproject.model_io import load_model, trusted_types_of
 from mlproject.modules import SOURCE_ROOT, closure
-from mlproject.tracking import TrackingError, champion_version, client, ensure_experiment, mlflow_errors, store_lock
+from mlproject.tracking import (
+    TrackingError,
+    champion_version,
+    client,
+    ensure_experiment,
+    mlflow_errors,
+    publish_runs_view,
+    store_lock,
+)
 from mlproject.validation import cross_validate
 
 TRACKED_FILES = (config.RAW_DATA, config.TRAIN_DATA, config.TEST_DATA, config.MODEL_FILE)
@@ -184,6 +192,14 @@ def register_version(mlflow_client, registry: config.RegistryParams, run_id: str
     return version
 
 
+def runs_table_columns(params: config.Params) -> list[str]:
+    """What the runs table shows: the champion rule's metrics first, then the model's and features' params."""
+    name, gate = params.comparison_metric, params.registry.gate.metric
+    metrics = [f"metrics.cv.{name}.mean", f"metrics.cv.{name}.std", f"metrics.{gate}"]
+    knobs = [key for key in config.flatten(params.model_dump()) if key.split(".")[0] not in ("registry", "export")]
+    return [*dict.fromkeys(metrics), *(f"params.{key}" for key in knobs)]
+
+
 def scores_of(metrics: dict, params: config.Params) -> tuple[float, float]:
     """The gate's metric on the test split and the comparison metric's cross-validated mean."""
     gate, name = params.registry.gate.metric, params.comparison_metric
@@ -207,6 +223,7 @@ def run(params: config.Params) -> dict:
     with store_lock(), mlflow_errors("registering the model"):
         mlflow_client = client()
         experiment_id = ensure_experiment(mlflow_client, registry.experiment_name)
+        publish_runs_view(mlflow_client, experiment_id, runs_table_columns(params))
         previous, champion = (None, None) if experiment else champion_score(mlflow_client, params, train)
         decision = decide_alias(params, tested, candidate, champion, experiment)
         run_id, info = log_run(params, metrics, model, decision, experiment_id, train, test)

@@ -4,14 +4,21 @@ A StageError is a problem the user can fix (bad params, bad data, a model that c
 gets its message. An error from a library underneath (scikit-learn refusing the data, say) gets one
 line naming its type and message, and the traceback is there for whoever asks for it with
 MLPROJECT_TRACEBACK=1.
+
+DVC deletes a stage's outputs before it runs the stage (unless they are `persist`, which would turn its
+run-cache off). So a stage that fails puts its previous outputs back from DVC's cache, as dvc.lock
+records them: bad params or data lose nothing.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 TRACEBACK_VARIABLE = "MLPROJECT_TRACEBACK"
 
@@ -20,7 +27,45 @@ class StageError(Exception):
     """A problem with the inputs of a stage, explained by its message."""
 
 
+def restore_outputs(name: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
+    """Copy back from DVC's cache every output of stage `name` that dvc.lock records and that is missing."""
+    import yaml
+    from dvc.repo import Repo
+
+    if not lock_file.exists():
+        return []
+    outs = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {}).get(name, {}).get("outs", [])
+    cache = Repo(".").cache.local
+    restored = []
+    for out in outs:
+        path, md5 = Path(out["path"]), out.get("md5", "")
+        if path.exists() or not Path(cache.oid_to_path(md5)).exists():
+            continue
+        if md5.endswith(".dir"):
+            for entry in json.loads(Path(cache.oid_to_path(md5)).read_text()):
+                (path / entry["relpath"]).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(cache.oid_to_path(entry["md5"]), path / entry["relpath"])
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cache.oid_to_path(md5), path)
+        restored.append(str(path))
+    return restored
+
+
 def run(name: str, work: Callable[[], str]) -> int:
+    code = _run(name, work)
+    if code != 0:
+        try:
+            restored = restore_outputs(name)
+        except Exception as error:  # noqa: BLE001 - the stage already failed; say this in one line too
+            print(f"{name}: could not put back the previous outputs ({error}); `dvc checkout` does", file=sys.stderr)
+        else:
+            if restored:
+                print(f"{name}: the previous {', '.join(restored)} put back from DVC's cache")
+    return code
+
+
+def _run(name: str, work: Callable[[], str]) -> int:
     try:
         summary = work()
     except (StageError, FileNotFoundError) as error:

@@ -52,6 +52,31 @@ def ensure_experiment(mlflow_client, name: str) -> str:
     return mlflow_client.create_experiment(name, artifact_location=location)
 
 
+RUNS_VIEW = "mlproject"  # the key of the saved runs-table view; `make ui` opens it
+
+
+def publish_runs_view(mlflow_client, experiment_id: str, columns: list[str]) -> None:
+    """Save a view of the experiment's runs table that shows these params and metrics as columns.
+
+    MLflow's UI opens an experiment on its GenAI pages, with params and metrics hidden behind "Show more
+    columns"; a view saved in the experiment's tag `mlflow.sharedViewState.<key>` (what the UI's own
+    "Save view" writes) is opened by `runs_table_url`. Columns are `params.<key>` or `metrics.<key>`.
+    """
+    import json
+    import time
+
+    selected = [f"{kind}.`{name}`" for kind, name in (column.split(".", 1) for column in columns)]
+    now = int(time.time() * 1000)
+    view = {"name": "Params & metrics", "createdAt": now, "updatedAt": now,
+            "state": json.dumps({"selectedColumns": selected})}  # fmt: skip
+    mlflow_client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{RUNS_VIEW}", json.dumps(view))
+
+
+def runs_table_url(base: str, experiment_id: str) -> str:
+    """The experiment's classic runs table (not the GenAI overview), in the view publish_runs_view saved."""
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={RUNS_VIEW}"
+
+
 def champion_version(mlflow_client, registry: config.RegistryParams):
     """The model version the champion alias points at, or None."""
     from mlflow.exceptions import MlflowException

@@ -67,7 +67,9 @@ def test_repro_writes_every_declared_output_and_the_tasks_metrics(reproduced):
 def test_penguins_metrics_pass_the_gate(reproduced):
     metrics = json.loads((reproduced.root / "reports/metrics.json").read_text())
     assert metrics["macro_f1"] >= 0.9
-    assert set(metrics) == {"accuracy", "macro_f1", "log_loss", "roc_auc", "precision", "recall"}
+    assert set(metrics) == {"accuracy", "macro_f1", "log_loss", "brier", "roc_auc", "precision", "recall", "cv"}
+    assert set(metrics["cv"]) == {"accuracy", "macro_f1", "log_loss", "brier", "roc_auc"}
+    assert 0 < metrics["cv"]["log_loss"]["std"] < metrics["cv"]["log_loss"]["mean"]
 
 
 def test_dvc_plots_show_draws_the_tasks_pictures_as_images(reproduced, tmp_path):
@@ -282,8 +284,9 @@ def test_penguins_experiments_run_queued_and_direct_and_each_lands_in_mlflow(scr
     versions = versions_of(scratch)
     assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4, 5]  # one per experiment past the gate
     assert {v.run_id for v in versions} - {runs[0].info.run_id} == {r.info.run_id for r in queued}
-    assert all("leaves 'champion' where it is" in v.tags["champion_decision"] for v in versions if v.version != "1")
-    assert champion_of(scratch).version == "1"  # experiments never move the alias
+    decisions = [v.tags["champion_decision"] for v in versions if int(v.version) != 1]
+    assert all("leaves 'champion' where it is" in decision for decision in decisions), decisions
+    assert int(champion_of(scratch).version) == 1  # experiments never move the alias
     manifest = json.loads((scratch.root / "models/serving/manifest.json").read_text())
     assert manifest["model_version"] == 1
     print(f"registry after them: versions {[int(v.version) for v in versions]}, champion still version 1")
@@ -296,7 +299,7 @@ def test_penguins_experiments_run_queued_and_direct_and_each_lands_in_mlflow(scr
     stamp = str(REPO / ".venv/.installed")  # the venv is the project's: make must not reinstall it here
     promoted = scratch.run("make", "-o", stamp, "promote", "VERSION=4", f"VENV={REPO / '.venv'}").stdout
     assert "'champion' is now penguins-classifier version 4 (was version 1)" in promoted
-    assert champion_of(scratch).version == "4"
+    assert int(champion_of(scratch).version) == 4
     manifest = json.loads((scratch.root / "models/serving/manifest.json").read_text())
     assert (
         manifest["model_version"] == 4
@@ -307,7 +310,7 @@ def test_penguins_experiments_run_queued_and_direct_and_each_lands_in_mlflow(scr
     scratch.set_param("registry.gate", {"metric": "log_loss", "max": 0.0001})
     refused = scratch.run("python", "-m", "mlproject.promote", "2", check=False, PYTHONPATH="src")
     assert refused.returncode == 1 and "above the quality gate's maximum 0.0001" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1 and champion_of(scratch).version == "4"
+    assert len(refused.stderr.strip().splitlines()) == 1 and int(champion_of(scratch).version) == 4
 
 
 @pytest.mark.penguins

@@ -13,6 +13,7 @@ LOCKS = {
     "requirements.txt": "requirements.in",
     "requirements-dev.txt": "requirements-dev.in",
     "requirements-serve.txt": "requirements-serve.in",
+    "requirements-uv.txt": "requirements-uv.in",
 }
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 
