@@ -154,7 +154,9 @@ class Project:
     def lock(self) -> dict:
         return yaml.safe_load((self.root / "dvc.lock").read_text())
 
-    def out_md5s(self, stages: tuple[str, ...] = ("load_data", "prepare", "train", "evaluate")) -> dict[str, str]:
+    def out_md5s(
+        self, stages: tuple[str, ...] = ("load_data", "prepare", "train", "evaluate", "export")
+    ) -> dict[str, str]:
         lock = self.lock()["stages"]
         return {out["path"]: out["md5"] for stage in stages for out in lock[stage]["outs"]}
 

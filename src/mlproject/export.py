@@ -89,6 +89,11 @@ def convert(
     else:
         grouped = one_feed_per_column([onnx_name[c] for c in schema.feature_names])
     feeds = [contract.Feed(name=feed["name"], columns=[column_of[c] for c in feed["columns"]]) for feed in grouped]
+    # skl2onnx's order of the opsets is not the same in every process (a fresh clone's export differed in
+    # that alone): sorted, the same model gives the same bytes.
+    opsets = sorted(onnx_model.opset_import, key=lambda opset: opset.domain)
+    del onnx_model.opset_import[:]
+    onnx_model.opset_import.extend(opsets)
     return onnx_model.SerializeToString(), feeds, [output.name for output in graph.output]
 
 

@@ -154,3 +154,9 @@ def test_the_manifest_describes_the_model_and_pins_its_bytes(fitted):
     assert [c.name for c in manifest.inputs] == PENGUINS.feature_names
     assert manifest.feeds == converted[1]
     assert contract.decode(contract.msgspec.json.encode(manifest)) == manifest
+
+
+def test_the_opsets_are_listed_in_one_order_so_the_same_model_gives_the_same_bytes(fitted):
+    """skl2onnx's order of the opsets differs between processes (dvc.lock changed in a fresh clone)."""
+    converted = onnx.load_from_string(export.convert(fitted, PENGUINS, "classification")[0])
+    assert [opset.domain for opset in converted.opset_import] == ["", "ai.onnx.ml"]
