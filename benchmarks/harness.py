@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -55,11 +54,11 @@ class Server:
 
     process: subprocess.Popen
     url: str
-    output: BinaryIO
+    output: Path
 
     def log(self) -> str:
-        self.output.seek(0)
-        return self.output.read().decode(errors="replace")
+        """Read through a handle of its own: seeking the server's (shared offset) would misplace its writes."""
+        return self.output.read_bytes().decode(errors="replace")
 
 
 @contextmanager
@@ -67,11 +66,11 @@ def running(
     command: list[str], url: str, ready_path: str, env: dict[str, str], timeout: float = 90, cwd: Path = REPO
 ) -> Iterator[Server]:
     """Start a server, yield it once `url + ready_path` answers 200, stop its process group afterwards."""
-    with tempfile.TemporaryFile() as output:
+    with tempfile.TemporaryDirectory(prefix="server-") as scratch, (Path(scratch) / "log").open("ab") as output:
         process = subprocess.Popen(
             command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
-        server = Server(process, url, output)
+        server = Server(process, url, Path(scratch) / "log")
         try:
             _wait_until_ready(server, url + ready_path, timeout)
             yield server

@@ -12,7 +12,7 @@ import sys
 
 import pandas as pd
 
-from mlproject.config import METRICS, Params, load_params
+from mlproject.config import METRICS, Params, ParamsError, load_params
 
 FILES = r"src/|data/|models/|reports/|requirements.txt|State|Executor|precision\.|recall\."
 FIXED = ["Experiment", "rev", "typ", "Created"]
@@ -52,8 +52,13 @@ def table(csv_text: str) -> str:
 
 
 def main() -> int:
+    try:
+        params = load_params()
+    except ParamsError as error:
+        print(f"exps: {error}", file=sys.stderr)
+        return 1
     shown = subprocess.run(
-        ["dvc", "exp", "show", "--csv", "--only-changed", "--drop", hidden(load_params())],
+        ["dvc", "exp", "show", "--csv", "--only-changed", "--drop", hidden(params)],
         capture_output=True,
         text=True,
     )

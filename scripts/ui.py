@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 
 from mlproject import config
-from mlproject.tracking import client, runs_table_url
+from mlproject.stage import StageError
+from mlproject.tracking import client, mlflow_errors, runs_table_url
 
 
 def experiment_id(name: str) -> str | None:
-    experiment = client().get_experiment_by_name(name)
+    with mlflow_errors(f"looking up experiment {name!r}"):
+        experiment = client().get_experiment_by_name(name)
     return None if experiment is None else experiment.experiment_id
 
 
@@ -36,4 +38,7 @@ def main(port: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "5000"))
+    try:
+        sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "5000"))
+    except StageError as error:  # bad params, or MLflow refusing (tracking.mlflow_errors): one line
+        sys.exit(f"ui: {error}")

@@ -29,10 +29,17 @@ def write_reports() -> str:
     answers = predict(model, pd.read_csv(config.TEST_DATA), SCHEMA)
     metrics = metrics_of(answers)
     cv = cross_validate(model, pd.read_csv(config.TRAIN_DATA), SCHEMA, params.evaluation, params.seed)
-    files.write_json(config.METRICS_FILE, {**metrics, "cv": cv})
-    files.write_directory(config.PLOTS_DIR, {name: files.csv_bytes(t) for name, t in tables_of(answers).items()})
-    files.write_directory(config.FIGURES_DIR, figures_of(answers))
     name = params.comparison_metric
+    if name not in cv:
+        raise stage.StageError(
+            f"registry.comparison.metric {name} cannot be cross-validated here (a fold lacks a class): "
+            "choose another metric or fewer evaluation.folds"
+        )
+    tables = {file: files.csv_bytes(table) for file, table in tables_of(answers).items()}
+    pictures = figures_of(answers)  # everything computed before anything is written
+    files.write_json(config.METRICS_FILE, {**metrics, "cv": cv})
+    files.write_directory(config.PLOTS_DIR, tables)
+    files.write_directory(config.FIGURES_DIR, pictures)
     tested = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if isinstance(value, float))
     return f"{tested}; cross-validated {name} {cv[name]['mean']:.4f} ± {cv[name]['std']:.4f}"
 

@@ -117,8 +117,10 @@ class AliasDecision:
 
 
 def improvement(metric: str, task: str, candidate: float, other: float) -> float:
-    """How much better `candidate` is than `other` (negative when worse), whichever way the metric points."""
-    return candidate - other if METRICS[task][metric] == "higher" else other - candidate
+    """How much better `candidate` is than `other` (negative when worse), whichever way the metric points,
+    to the metrics' own precision: 0.0674 - 0.0664 is 0.001, not a hair more."""
+    gain = candidate - other if METRICS[task][metric] == "higher" else other - candidate
+    return round(gain, DIGITS)
 
 
 def failed_gate(gate: GateParams, tested: float) -> str | None:
@@ -131,14 +133,20 @@ def failed_gate(gate: GateParams, tested: float) -> str | None:
 
 
 def decide_alias(
-    params: Params, tested: float, candidate: float, champion: float | None, experiment: str | None
+    params: Params,
+    tested: float,
+    candidate: float,
+    champion: float | None,
+    experiment: str | None,
+    unscored: str | None = None,
 ) -> AliasDecision:
     """The champion rule, on numbers only.
 
     `tested` is the gate's metric on the held-out test split; `candidate` and `champion` are the comparison
     metric's cross-validated means on the same folds. Past the gate the model becomes a version; the alias
     moves to it only on the main line (not in an experiment) and only for an improvement larger than the
-    declared tolerance: a tie keeps the incumbent.
+    declared tolerance: a tie keeps the incumbent. A champion that exists but could not be scored here
+    (`unscored` says why) keeps the alias too: only `make promote` replaces it then.
     """
     gate, alias = params.registry.gate, params.registry.champion_alias
     if refusal := failed_gate(gate, tested):
@@ -147,6 +155,10 @@ def decide_alias(
     if experiment:
         return AliasDecision(
             True, False, f"{passed}; experiment {experiment} leaves '{alias}' where it is (`make promote VERSION=<n>`)"
+        )
+    if unscored is not None:
+        return AliasDecision(
+            True, False, f"{passed}; the {alias} cannot be scored here ({unscored}), so it stays (`make promote`)"
         )
     if champion is None:
         return AliasDecision(True, True, f"{passed}; no {alias} to compare with")

@@ -26,7 +26,7 @@ import pandas as pd
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.inputs import model_input
-from mlproject.metrics import AliasDecision, decide_alias
+from mlproject.metrics import AliasDecision, decide_alias, failed_gate
 from mlproject.model_io import load_model, trusted_types_of
 from mlproject.modules import SOURCE_ROOT, closure
 from mlproject.tracking import (
@@ -103,23 +103,19 @@ def model_code(directory: Path) -> Path:
     return package
 
 
-def champion_score(mlflow_client, params: config.Params, train: pd.DataFrame) -> tuple[int | None, float | None]:
-    """The current champion's version, and its comparison metric cross-validated on this training split with
-    the candidate's folds (None when there is no champion, or it cannot be scored here)."""
+def champion_score(mlflow_client, params: config.Params, train: pd.DataFrame) -> tuple[float | None, str | None]:
+    """The current champion's comparison metric cross-validated on this training split with the candidate's
+    folds; or why it cannot be scored here (another schema, task or library, a missing artifact)."""
     import mlflow
 
     registry = params.registry
-    version = champion_version(mlflow_client, registry)
-    if version is None:
-        return None, None
     try:
-        champion = mlflow.sklearn.load_model(f"models:/{registry.model_name}/{version.version}")
+        champion = mlflow.sklearn.load_model(f"models:/{registry.model_name}@{registry.champion_alias}")
         scores = cross_validate(champion, train, SCHEMA, params.evaluation, params.seed)
-        return int(version.version), scores[params.comparison_metric]["mean"]
-    except Exception as error:  # noqa: BLE001 - a champion of another schema, task or library cannot be compared
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"register: the current {registry.champion_alias} cannot be scored on this split ({reason}); ignoring it")
-        return int(version.version), None
+        return scores[params.comparison_metric]["mean"], None
+    except Exception as error:  # noqa: BLE001 - whatever it is, the incumbent keeps the alias
+        lines = str(error).strip().splitlines()
+        return None, f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def log_run(
@@ -224,8 +220,12 @@ def run(params: config.Params) -> dict:
         mlflow_client = client()
         experiment_id = ensure_experiment(mlflow_client, registry.experiment_name)
         publish_runs_view(mlflow_client, experiment_id, runs_table_columns(params))
-        previous, champion = (None, None) if experiment else champion_score(mlflow_client, params, train)
-        decision = decide_alias(params, tested, candidate, champion, experiment)
+        incumbent = champion_version(mlflow_client, registry)
+        previous = None if incumbent is None else int(incumbent.version)
+        champion, unscored = None, None
+        if previous is not None and not experiment and failed_gate(registry.gate, tested) is None:
+            champion, unscored = champion_score(mlflow_client, params, train)  # refits it: only when it matters
+        decision = decide_alias(params, tested, candidate, champion, experiment, unscored)
         run_id, info = log_run(params, metrics, model, decision, experiment_id, train, test)
         version = register_version(mlflow_client, registry, run_id, info, decision) if decision.register else None
     return {

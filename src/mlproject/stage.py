@@ -7,11 +7,12 @@ MLPROJECT_TRACEBACK=1.
 
 DVC deletes a stage's outputs before it runs the stage (unless they are `persist`, which would turn its
 run-cache off). So a stage that fails puts its previous outputs back from DVC's cache, as dvc.lock
-records them: bad params or data lose nothing.
+records them (the missing ones and any it had rewritten): bad params or data lose nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ class StageError(Exception):
 
 
 def restore_outputs(name: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
-    """Copy back from DVC's cache every output of stage `name` that dvc.lock records and that is missing."""
+    """Put back from DVC's cache every output of stage `name` that differs from what dvc.lock records."""
     import yaml
     from dvc.repo import Repo
 
@@ -39,17 +40,30 @@ def restore_outputs(name: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
     restored = []
     for out in outs:
         path, md5 = Path(out["path"]), out.get("md5", "")
-        if path.exists() or not Path(cache.oid_to_path(md5)).exists():
-            continue
+        if not Path(cache.oid_to_path(md5)).exists():
+            continue  # never cached (cache: false): nothing to put back
         if md5.endswith(".dir"):
-            for entry in json.loads(Path(cache.oid_to_path(md5)).read_text()):
-                (path / entry["relpath"]).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(cache.oid_to_path(entry["md5"]), path / entry["relpath"])
+            entries = {e["relpath"]: e["md5"] for e in json.loads(Path(cache.oid_to_path(md5)).read_text())}
+            present = (
+                {str(f.relative_to(path)): _md5(f) for f in path.rglob("*") if f.is_file()} if path.is_dir() else {}
+            )
+            if present == entries:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            for relpath, entry_md5 in entries.items():
+                (path / relpath).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(cache.oid_to_path(entry_md5), path / relpath)
         else:
+            if path.is_file() and _md5(path) == md5:
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(cache.oid_to_path(md5), path)
         restored.append(str(path))
     return restored
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def run(name: str, work: Callable[[], str]) -> int:

@@ -93,6 +93,8 @@ LOG_LOSS_MAX = {"metric": "log_loss", "max": 0.2}
         (MACRO_F1_MIN, 1.0, 0.10, 0.12, True, True, "0.1000 against the champion's 0.1200: better by more than 0.001"),
         (MACRO_F1_MIN, 1.0, 0.10, 0.10, True, False, "not better by more than 0.001, the champion stays"),
         (MACRO_F1_MIN, 1.0, 0.1195, 0.12, True, False, "not better by more than 0.001"),  # within the tolerance
+        (MACRO_F1_MIN, 1.0, 0.0664, 0.0674, True, False, "not better by more than 0.001"),  # exactly the tolerance
+        (MACRO_F1_MIN, 1.0, 0.119, 0.12, True, False, "not better by more than 0.001"),
         (MACRO_F1_MIN, 1.0, 0.13, 0.12, True, False, "not better by more than 0.001"),
         (MACRO_F1_MIN, 0.85, 0.01, None, False, False, "below the quality gate's minimum 0.9000"),
         (MACRO_F1_MIN, 0.85, 0.01, 0.5, False, False, "below the quality gate's minimum 0.9000"),
@@ -107,6 +109,12 @@ def test_a_version_needs_the_gate_and_the_alias_moves_only_on_a_strict_improveme
     assert (decision.register, decision.move) == (registers, moves)
     assert says in decision.reason
     assert "\n" not in decision.reason
+
+
+def test_a_champion_that_cannot_be_scored_keeps_the_alias():
+    decision = decide_alias(registry_params(MACRO_F1_MIN, 0.0), 1.0, 0.01, None, None, unscored="OSError: gone")
+    assert (decision.register, decision.move) == (True, False)
+    assert "the champion cannot be scored here (OSError: gone), so it stays" in decision.reason
 
 
 def test_higher_is_better_metrics_compare_the_other_way():
