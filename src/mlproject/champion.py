@@ -29,7 +29,7 @@ def read_champion(registry: config.RegistryParams) -> dict:
 
 
 def write_champion() -> str:
-    champion = read_champion(config.load_params().registry)
+    champion = read_champion(config.load_params(build_estimators=False).registry)
     files.write_json(config.CHAMPION_FILE, champion)
     if champion["version"] is None:
         return f"model '{champion['model_name']}' has no '{champion['alias']}' yet"

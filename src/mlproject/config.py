@@ -181,11 +181,12 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_params(raw: object, source: str = "params.yaml") -> Params:
+def parse_params(raw: object, source: str = "params.yaml", build_estimators: bool = True) -> Params:
     """Turn the YAML document into typed parameters, or raise ParamsError naming each bad key.
 
     The model's steps are then built once with scikit-learn, whose own validation names a wrong
-    hyperparameter, type or range.
+    hyperparameter, type or range (a second or so of imports, which a stage that only reads the
+    registry's settings skips with `build_estimators=False`).
     """
     from mlproject.estimators import EstimatorError, build_steps
 
@@ -198,13 +199,14 @@ def parse_params(raw: object, source: str = "params.yaml") -> Params:
     except ValidationError as error:
         raise ParamsError(describe_validation_error(error, source)) from None
     try:
-        build_steps(params)
+        if build_estimators:
+            build_steps(params)
     except EstimatorError as error:
         raise ParamsError(f"{source} is invalid:\n  {error}") from None
     return params
 
 
-def load_params(path: Path = PARAMS_FILE) -> Params:
+def load_params(path: Path = PARAMS_FILE, build_estimators: bool = True) -> Params:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -213,7 +215,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML: {error}") from None
-    return parse_params(raw, str(path))
+    return parse_params(raw, str(path), build_estimators)
 
 
 def params_json_schema() -> dict:

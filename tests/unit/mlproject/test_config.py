@@ -115,3 +115,10 @@ def test_tracking_uri_defaults_to_the_projects_sqlite_file_and_honours_the_varia
     assert config.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     monkeypatch.setenv(config.TRACKING_URI_VARIABLE, "http://127.0.0.1:5000")
     assert config.tracking_uri() == "http://127.0.0.1:5000"
+
+
+def test_a_stage_that_only_reads_the_registry_settings_can_skip_building_the_estimators():
+    raw = {"model": {"steps": {"classify": {"estimator": "RandomForestClassifier", "params": {"n_estimators": -5}}}}}
+    with pytest.raises(config.ParamsError, match="n_estimators"):
+        config.parse_params(raw)
+    assert config.parse_params(raw, build_estimators=False).registry == config.RegistryParams()
