@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mlproject import config
 from mlproject.stage import StageError
-from mlproject.tracking import client, mlflow_errors, runs_table_url
+from mlproject.tracking import client, mlflow_errors, runs_table_url, sqlite_store
 
 
 def experiment_id(name: str) -> str | None:
@@ -23,15 +23,16 @@ def experiment_id(name: str) -> str | None:
 
 
 def main(port: str) -> int:
-    uri = config.tracking_uri()
-    server = uri if uri.startswith(("http://", "https://")) else f"http://127.0.0.1:{port}"
+    uri, store = config.tracking_uri(), sqlite_store()
+    remote = uri.startswith(("http://", "https://"))
+    server = uri if remote else f"http://127.0.0.1:{port}"
     name = config.load_params().registry.experiment_name
-    found = experiment_id(name) if uri.startswith("http") or Path(uri.removeprefix("sqlite:///")).exists() else None
+    found = experiment_id(name) if remote or (store is not None and store.exists()) else None
     if found is None:
         print(f"no experiment {name!r} yet (`make repro` makes it); the UI: {server}", flush=True)
     else:
         print(f"the runs of {name!r}: {runs_table_url(server, found)}", flush=True)
-    if uri.startswith("http"):
+    if remote:
         return 0
     mlflow = Path(sys.executable).with_name("mlflow")
     os.execv(mlflow, [str(mlflow), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", port])

@@ -30,7 +30,8 @@ from mlproject.schema import DatasetSchema
 DIGITS = 6
 
 
-def _rounded(value: float) -> float:
+def rounded(value: float) -> float:
+    """To DIGITS decimals: noise in the last bits of a sum never changes the bytes of two identical runs."""
     return round(float(value), DIGITS)
 
 
@@ -39,27 +40,27 @@ def classification_metrics(truth: np.ndarray, predicted: np.ndarray, probabiliti
         truth, predicted, labels=classes, average=None, zero_division=0
     )
     metrics = {
-        "accuracy": _rounded(accuracy_score(truth, predicted)),
-        "macro_f1": _rounded(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)),
-        "log_loss": _rounded(log_loss(truth, probabilities, labels=classes)),
-        "brier": _rounded(brier_score_loss(truth, probabilities, labels=classes)),
-        "precision": {str(c): _rounded(p) for c, p in zip(classes, precision, strict=True)},
-        "recall": {str(c): _rounded(r) for c, r in zip(classes, recall, strict=True)},
+        "accuracy": rounded(accuracy_score(truth, predicted)),
+        "macro_f1": rounded(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)),
+        "log_loss": rounded(log_loss(truth, probabilities, labels=classes)),
+        "brier": rounded(brier_score_loss(truth, probabilities, labels=classes)),
+        "precision": {str(c): rounded(p) for c, p in zip(classes, precision, strict=True)},
+        "recall": {str(c): rounded(r) for c, r in zip(classes, recall, strict=True)},
     }
     if len(set(truth.tolist())) == len(classes):  # ROC AUC needs every class in the split
         if len(classes) == 2:
             auc = roc_auc_score(truth == classes[1], probabilities[:, 1])
         else:
             auc = roc_auc_score(truth, probabilities, multi_class="ovr", average="macro", labels=classes)
-        metrics["roc_auc"] = _rounded(auc)
+        metrics["roc_auc"] = rounded(auc)
     return metrics
 
 
 def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict:
     return {
-        "r2": _rounded(r2_score(truth, predicted)),
-        "rmse": _rounded(np.sqrt(mean_squared_error(truth, predicted))),
-        "mae": _rounded(mean_absolute_error(truth, predicted)),
+        "r2": rounded(r2_score(truth, predicted)),
+        "rmse": rounded(np.sqrt(mean_squared_error(truth, predicted))),
+        "mae": rounded(mean_absolute_error(truth, predicted)),
     }
 
 
@@ -119,8 +120,7 @@ class AliasDecision:
 def improvement(metric: str, task: str, candidate: float, other: float) -> float:
     """How much better `candidate` is than `other` (negative when worse), whichever way the metric points,
     to the metrics' own precision: 0.0674 - 0.0664 is 0.001, not a hair more."""
-    gain = candidate - other if METRICS[task][metric] == "higher" else other - candidate
-    return round(gain, DIGITS)
+    return rounded(candidate - other if METRICS[task][metric] == "higher" else other - candidate)
 
 
 def failed_gate(gate: GateParams, tested: float) -> str | None:

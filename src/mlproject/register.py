@@ -49,11 +49,6 @@ def metric_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", key)
 
 
-def md5_of(path: Path) -> str:
-    """The same digest dvc.lock records for a file output."""
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def git(*arguments: str) -> str | None:
     try:
         result = subprocess.run(["git", *arguments], capture_output=True, text=True, check=True)
@@ -89,7 +84,7 @@ def lineage_tags() -> dict[str, str]:
         "git_dirty": "unknown" if changed is None else str(bool(changed)).lower(),
         "requirements_sha256": hashlib.sha256(config.LOCK_FILE.read_bytes()).hexdigest(),
     }
-    tags.update({f"dvc_md5.{path}": md5_of(path) for path in TRACKED_FILES})
+    tags.update({f"dvc_md5.{path}": stage.md5_of(path) for path in TRACKED_FILES})
     return tags
 
 

@@ -45,7 +45,7 @@ def restore_outputs(name: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
         if md5.endswith(".dir"):
             entries = {e["relpath"]: e["md5"] for e in json.loads(Path(cache.oid_to_path(md5)).read_text())}
             present = (
-                {str(f.relative_to(path)): _md5(f) for f in path.rglob("*") if f.is_file()} if path.is_dir() else {}
+                {str(f.relative_to(path)): md5_of(f) for f in path.rglob("*") if f.is_file()} if path.is_dir() else {}
             )
             if present == entries:
                 continue
@@ -54,7 +54,7 @@ def restore_outputs(name: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
                 (path / relpath).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(cache.oid_to_path(entry_md5), path / relpath)
         else:
-            if path.is_file() and _md5(path) == md5:
+            if path.is_file() and md5_of(path) == md5:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(cache.oid_to_path(md5), path)
@@ -62,7 +62,8 @@ def restore_outputs(name: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
     return restored
 
 
-def _md5(path: Path) -> str:
+def md5_of(path: Path) -> str:
+    """The same digest dvc.lock records for a file output."""
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 

@@ -87,15 +87,21 @@ def champion_version(mlflow_client, registry: config.RegistryParams):
         return None
 
 
+def sqlite_store() -> Path | None:
+    """The file of the embedded SQLite store, or None when the tracking URI names a server."""
+    uri = config.tracking_uri()
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 @contextmanager
 def store_lock() -> Iterator[None]:
     """One stage at a time on an SQLite store: parallel experiments (`dvc exp run -j 2`) and `make promote`
     would otherwise race on its first migration and on its writes ("database is locked"). A tracking
     server orders its own writes: no lock then."""
-    uri = config.tracking_uri()
-    if not uri.startswith("sqlite:///"):
+    store = sqlite_store()
+    if store is None:
         yield
         return
-    with Path(uri.removeprefix("sqlite:///") + ".lock").open("a") as handle:
+    with store.with_name(store.name + ".lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
         yield

@@ -15,7 +15,7 @@ from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from mlproject.config import METRICS, EvaluationParams
 from mlproject.inputs import model_input, target
-from mlproject.metrics import DIGITS, metrics_of, predict
+from mlproject.metrics import metrics_of, predict, rounded
 from mlproject.schema import DatasetSchema
 
 
@@ -40,8 +40,8 @@ def cross_validate(model, frame: pd.DataFrame, schema: DatasetSchema, settings: 
     names = [name for name in METRICS[schema.task] if all(name in fold for fold in scores)]
     return {
         name: {
-            "mean": round(float(np.mean([fold[name] for fold in scores])), DIGITS),
-            "std": round(float(np.std([fold[name] for fold in scores])), DIGITS),
+            "mean": rounded(np.mean([fold[name] for fold in scores])),
+            "std": rounded(np.std([fold[name] for fold in scores])),
         }
         for name in names
     }
