@@ -64,6 +64,8 @@ lock: $(STAMP) ## Recompile every lock file from its .in file (needs the network
 	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 	$(PIP_COMPILE) --output-file requirements-serve.txt requirements-serve.in
 	$(PIP_COMPILE) --output-file requirements-uv.txt requirements-uv.in
+	$(PIP_COMPILE) --output-file requirements-server.txt requirements-server.in
+	$(PIP_COMPILE) --output-file requirements-s3.txt requirements-s3.in
 
 params-schema: $(STAMP) ## Write params.schema.json from the typed parameters (editors complete and check params.yaml)
 	$(BIN)/python -c 'import json; from mlproject.config import params_json_schema; print(json.dumps(params_json_schema(), indent=2))' > params.schema.json

@@ -14,6 +14,8 @@ LOCKS = {
     "requirements-dev.txt": "requirements-dev.in",
     "requirements-serve.txt": "requirements-serve.in",
     "requirements-uv.txt": "requirements-uv.in",
+    "requirements-server.txt": "requirements-server.in",
+    "requirements-s3.txt": "requirements-s3.in",
 }
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 
@@ -67,7 +69,7 @@ def test_every_pin_carries_hashes(lock):
     assert not unhashed, f"{lock} has pins without hashes: {unhashed}"
 
 
-@pytest.mark.parametrize("lock", ["requirements-dev.txt", "requirements-serve.txt"])
+@pytest.mark.parametrize("lock", ["requirements-dev.txt", "requirements-serve.txt", "requirements-server.txt"])
 def test_layered_locks_agree_with_the_runtime_lock(lock):
     runtime = read_lock("requirements.txt")
     disagreements = {
