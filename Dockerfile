@@ -19,13 +19,14 @@ RUN python3 -m venv /opt/venv \
     && find /opt/venv \( -name '__pycache__' -o -name '*.pyi' \) -prune -exec rm -rf {} + \
     && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv
 
-# Runtime stage: the venv, the serving code and the bundle; owned by root, run by an unprivileged user.
-FROM ${BASE_IMAGE}
+# Server stage: the venv and the serving code, owned by root, run by an unprivileged user. The team
+# setup's replicas are this stage (`--target server`): they fetch the champion's bundle from the MLflow
+# server at start (CHAMPION_URI) into MODEL_DIR.
+FROM ${BASE_IMAGE} AS server
 RUN useradd --create-home --uid 10001 --user-group app
 COPY --from=build /opt/venv /opt/venv
 COPY src/mlserve /app/mlserve
 RUN python3 -m compileall -q /app/mlserve
-COPY models/serving /app/model
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -46,3 +47,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
 # gunicorn stops on SIGTERM gracefully: in-flight requests finish within GRACEFUL_TIMEOUT.
 STOPSIGNAL SIGTERM
 CMD ["gunicorn", "--config", "/app/mlserve/gunicorn_conf.py"]
+
+# The default image: the server with the bundle `dvc repro` exported, baked in.
+FROM server
+COPY models/serving /app/model

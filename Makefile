@@ -14,7 +14,7 @@ PIP_NOISE := grep -v "is ignored: it is neither a file nor a directory" || true
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 UI_PORT ?= 5000
 
-.PHONY: help venv system-packages repro promote exps test test-fast lint lock params-schema use-example audit ui serve image bench-pipeline bench-serve reliability clean
+.PHONY: help venv system-packages repro promote exps test test-fast lint lock params-schema use-example audit ui serve image bench-pipeline bench-serve reliability team-up team-down team-env clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,16 @@ reliability: $(STAMP) system-packages ## Load and fault harness on the server (n
 
 bench-pipeline: $(STAMP) ## Time a cold and a no-op `dvc repro` in a fresh clone (EXAMPLES=all: every example too)
 	$(BIN)/python benchmarks/pipeline.py
+
+team-up: $(STAMP) ## Start the team stack (compose.yaml): MLflow server, PostgreSQL, S3, NGINX + replicas; waits until healthy
+	bash scripts/system-packages.sh team
+	$(BIN)/python -m scripts.team up $(if $(REPLICAS),--replicas $(REPLICAS))
+
+team-down: $(STAMP) ## Stop the team stack; VOLUMES=1 also deletes its data (runs, registry, artifacts, DVC remote)
+	$(BIN)/python -m scripts.team down $(if $(VOLUMES),--volumes)
+
+team-env: $(STAMP) ## Point this project at the team stack: team.env for MLflow, DVC remote `team` as the default
+	$(BIN)/python -m scripts.team env
 
 clean: ## Remove the virtual environment and caches (keeps data, models and mlflow.db)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -3,9 +3,16 @@
 # runs), debootstrap for a local base image when no container registry answers, wrk for load, and
 # chromium for the tests that look at the MLflow UI in a real browser.
 # Installs only what is missing; as root directly, otherwise through passwordless sudo.
+# `system-packages.sh team`: only what the team stack needs (`make team-up`); nothing where Docker runs.
 set -euo pipefail
 
-wanted=(podman buildah runc debootstrap wrk chromium)
+containers=(podman buildah runc debootstrap)
+if [ "${1:-}" = team ]; then
+  docker info >/dev/null 2>&1 && exit 0
+  wanted=("${containers[@]}")
+else
+  wanted=("${containers[@]}" wrk chromium)
+fi
 missing=()
 for package in "${wanted[@]}"; do
   dpkg-query --show --showformat='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -38,6 +38,7 @@ SERVING_DIR = MODELS_DIR / "serving"
 
 LOCK_FILE = Path("requirements.txt")
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
+TEAM_ENV = Path("team.env")  # `make team-env` writes it (git-ignored): the team server and its credentials
 
 Task = Literal["classification", "regression"]
 
@@ -251,6 +252,18 @@ def project_root(cwd: Path | None = None) -> Path:
     return cwd
 
 
+def use_team_env() -> None:
+    """The settings of the project's team.env into the environment, where MLflow's client reads them
+    (server address, user, password); what the environment already says wins."""
+    path = project_root() / TEAM_ENV
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            key, equals, value = line.partition("=")
+            if equals and not key.lstrip().startswith("#"):
+                os.environ.setdefault(key.strip(), value.strip())
+
+
 def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI` for a team server, else the embedded SQLite store in the project."""
+    """`MLFLOW_TRACKING_URI` (or team.env's) for a team server, else the embedded SQLite store in the project."""
+    use_team_env()
     return os.environ.get(TRACKING_URI_VARIABLE) or f"sqlite:///{project_root() / 'mlflow.db'}"

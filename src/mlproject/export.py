@@ -1,5 +1,5 @@
 """Stage `export`: turn the registry's champion (the version models/champion.json names) into the serving
-bundle in models/serving/.
+bundle in models/serving/, also logged in the version's run for the team setup's replicas.
 
 The bundle is an ONNX model (loading it runs no code) and its manifest (`mlserve.manifest`, the one
 definition the server reads too). Before anything is written, the ONNX model must agree with the
@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -34,6 +36,7 @@ from mlserve import manifest as contract
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 MODEL_FILENAME = "model.onnx"
 REGRESSION_OUTPUT = "predictions"
+BUNDLE_ARTIFACTS = "serving"  # where the version's run keeps its bundle (mlserve.registry.BUNDLE_PATH)
 
 
 class ExportError(stage.StageError, RuntimeError):
@@ -214,6 +217,18 @@ def champion(registry: config.RegistryParams, schema: DatasetSchema) -> tuple[in
     return int(version), model
 
 
+def publish(registry: config.RegistryParams, version: int, bundle: dict[str, bytes]) -> None:
+    """Log the bundle in the version's run under `serving/`: replicas of the team setup fetch it from there
+    (`mlserve.registry`), with no training code and nothing to unpickle."""
+    with store_lock(), mlflow_errors(f"storing the serving bundle of version {version}"):
+        mlflow_client = client()
+        run_id = mlflow_client.get_model_version(registry.model_name, str(version)).run_id
+        with tempfile.TemporaryDirectory(prefix="serving-") as staging:
+            for name, data in bundle.items():
+                Path(staging, name).write_bytes(data)
+            mlflow_client.log_artifacts(run_id, staging, artifact_path=BUNDLE_ARTIFACTS)
+
+
 def write_bundle() -> str:
     params = config.load_params()
     SCHEMA.require_task(params.task)
@@ -222,8 +237,10 @@ def write_bundle() -> str:
     converted = convert(model, SCHEMA, params.task)
     checked = parity(model, *converted, pd.read_csv(config.TEST_DATA), SCHEMA, tolerance)
     document = build_manifest(params.registry.model_name, version, model, converted, checked, SCHEMA, tolerance)
-    files.write_bytes(config.SERVING_DIR / MODEL_FILENAME, converted[0])  # the manifest last: it vouches for it
-    files.write_json(config.SERVING_DIR / contract.MANIFEST_FILE, contract.encode(document))
+    bundle = {MODEL_FILENAME: converted[0], contract.MANIFEST_FILE: files.json_bytes(contract.encode(document))}
+    publish(params.registry, version, bundle)
+    for name, data in bundle.items():  # the manifest last: it vouches for the model
+        files.write_bytes(config.SERVING_DIR / name, data)
     return (
         f"{params.registry.model_name} version {version} -> {config.SERVING_DIR}/ "
         f"(parity on {checked.rows} rows, max difference {checked.max_difference:.1e})"

@@ -34,9 +34,13 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: Path, document: object) -> None:
+def json_bytes(document: object) -> bytes:
     """Sorted keys and a final newline, so equal documents are equal bytes."""
-    write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def write_json(path: Path, document: object) -> None:
+    write_bytes(path, json_bytes(document))
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from benchmarks.harness import free_port
 from mlproject.inputs import model_input
 from mlproject.model_io import load_model
-from tests.e2e.container import build, find_engine
+from scripts.containers import build, find_engine
 
 pytestmark = pytest.mark.slow
 

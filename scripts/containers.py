@@ -1,4 +1,5 @@
-"""Build and run the serving image for real: Docker where an engine runs, otherwise podman (no daemon).
+"""A container engine for the image tests and the team stack: Docker where an engine runs, otherwise podman
+(no daemon), set up to work on a machine without systemd.
 
 Where no container registry can be reached, the base image is built once per machine from Debian's
 packages with debootstrap, trusting the host's CA certificates (outgoing TLS may be intercepted).
@@ -115,12 +116,12 @@ def build_local_base(engine: Engine) -> str:
     return LOCAL_BASE
 
 
-def base_image(engine: Engine) -> str:
-    """The Dockerfile's default base where a registry answers; otherwise the local Debian build."""
+def base_image(engine: Engine, default: str = DEFAULT_BASE) -> str:
+    """BASE_IMAGE if set, else the Dockerfile's default base where a registry answers, else the local Debian build."""
     if os.environ.get("BASE_IMAGE"):
         return os.environ["BASE_IMAGE"]
-    if engine.run("pull", "--quiet", DEFAULT_BASE, check=False, timeout=120).returncode == 0:
-        return DEFAULT_BASE
+    if engine.run("pull", "--quiet", default, check=False, timeout=120).returncode == 0:
+        return default
     return build_local_base(engine)
 
 
