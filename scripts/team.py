@@ -173,6 +173,9 @@ def env() -> None:
         "# Delete this file to go back to the project's own mlflow.db.\n"
         f"MLFLOW_TRACKING_URI={MLFLOW_URL}\nMLFLOW_TRACKING_USERNAME=admin\n"
         f"MLFLOW_TRACKING_PASSWORD={settings['MLFLOW_ADMIN_PASSWORD']}\n"
+        "# A stage gives up on an unreachable or failing server after two retries (MLflow's default of seven,\n"
+        "# with backoff, can take many minutes).\n"
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES=2\nMLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1\nMLFLOW_HTTP_REQUEST_TIMEOUT=60\n"
     )
     dvc("remote", "modify", "--local", "team", "access_key_id", settings["S3_ACCESS_KEY"])
     dvc("remote", "modify", "--local", "team", "secret_access_key", settings["S3_SECRET_KEY"])

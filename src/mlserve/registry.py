@@ -49,10 +49,12 @@ class Registry:
             with urllib.request.urlopen(urllib.request.Request(url, headers=self.headers), timeout=self.timeout) as r:
                 return r.read()
         except urllib.error.HTTPError as error:
-            if error.code in (401, 403):
-                raise RegistryError(f"{self.base_url} refused the credentials ({error.code}): check "
+            if error.code == 401:
+                raise RegistryError(f"{self.base_url} refused the credentials (401): check "
                                     "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD") from None  # fmt: skip
-            raise NotYet(f"{path} answered {error.code}") from None
+            # MLflow's auth answers 403 for a model that does not exist yet as for one the user may not read.
+            meaning = " (no such model yet, or no permission to read it)" if error.code == 403 else ""
+            raise NotYet(f"{path} answered {error.code}{meaning}") from None
         except (urllib.error.URLError, OSError) as error:
             raise NotYet(f"{self.base_url} does not answer ({getattr(error, 'reason', error)})") from None
 
