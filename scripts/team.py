@@ -176,6 +176,9 @@ def env() -> None:
         "# A stage gives up on an unreachable or failing server after two retries (MLflow's default of seven,\n"
         "# with backoff, can take many minutes).\n"
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES=2\nMLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1\nMLFLOW_HTTP_REQUEST_TIMEOUT=60\n"
+        "# The stack's S3 is reachable from its own network only: artifacts go through the server, never\n"
+        "# through S3 links the server would hand out.\n"
+        "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=false\nMLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=false\n"
     )
     dvc("remote", "modify", "--local", "team", "access_key_id", settings["S3_ACCESS_KEY"])
     dvc("remote", "modify", "--local", "team", "secret_access_key", settings["S3_SECRET_KEY"])
