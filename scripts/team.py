@@ -143,7 +143,8 @@ def up(replicas: int | None) -> None:
     stack = Stack(engine, extra)
     stack.compose("build")
     built = time.perf_counter()
-    stack.compose("up", "--detach")
+    # docker compose recreates what changed; podman-compose would keep containers of the old images
+    stack.compose("up", "--detach", *(["--force-recreate"] if engine.command == "podman" else []))
     wait_healthy(stack, settings)
     print(f"team: up (build {built - started:.0f} s, start {time.perf_counter() - built:.0f} s): "
           f"MLflow {MLFLOW_URL} (user admin), S3 {S3_URL}, serving {BALANCER_URL}")  # fmt: skip
@@ -179,6 +180,7 @@ def env() -> None:
         "# The stack's S3 is reachable from its own network only: artifacts go through the server, never\n"
         "# through S3 links the server would hand out.\n"
         "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=false\nMLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=false\n"
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false\n"
     )
     dvc("remote", "modify", "--local", "team", "access_key_id", settings["S3_ACCESS_KEY"])
     dvc("remote", "modify", "--local", "team", "secret_access_key", settings["S3_SECRET_KEY"])

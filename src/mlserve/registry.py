@@ -43,8 +43,8 @@ class Registry:
             self.headers["Authorization"] = f"Basic {token}"
         self.timeout = timeout
 
-    def get(self, path: str, **query: str) -> bytes:
-        url = f"{self.base_url}{path}?{urllib.parse.urlencode(query)}"
+    def get(self, endpoint: str, **query: str) -> bytes:
+        url = f"{self.base_url}{endpoint}?{urllib.parse.urlencode(query)}"
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=self.headers), timeout=self.timeout) as r:
                 return r.read()
@@ -54,7 +54,7 @@ class Registry:
                                     "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD") from None  # fmt: skip
             # MLflow's auth answers 403 for a model that does not exist yet as for one the user may not read.
             meaning = " (no such model yet, or no permission to read it)" if error.code == 403 else ""
-            raise NotYet(f"{path} answered {error.code}{meaning}") from None
+            raise NotYet(f"{endpoint} answered {error.code}{meaning}") from None
         except (urllib.error.URLError, OSError) as error:
             raise NotYet(f"{self.base_url} does not answer ({getattr(error, 'reason', error)})") from None
 
