@@ -72,12 +72,14 @@ def compose_command(engine: Engine) -> list[str]:
 class Stack:
     """compose.yaml run by the machine's engine, with deploy/stack.env and the project's model name."""
 
-    def __init__(self, engine: Engine, extra_env: dict[str, str] | None = None):
+    def __init__(self, engine: Engine, extra_env: dict[str, str] | None = None, project: str | None = None):
         registry = config.load_params(ROOT / "params.yaml", build_estimators=False).registry
         self.engine = engine
         self.env = dict(engine.env, MODEL_NAME=registry.model_name, CHAMPION_ALIAS=registry.champion_alias)
         self.env.update(extra_env or {})
         self.command = [*compose_command(engine), "--file", str(ROOT / "compose.yaml"), "--env-file", str(STACK_ENV)]
+        if project:  # another stack beside the default one (its own containers, network and volumes)
+            self.command += ["--project-name", project]
         self.model_name, self.alias = registry.model_name, registry.champion_alias
 
     def compose(self, *args: str, timeout: float = 3600, check: bool = True) -> subprocess.CompletedProcess:
@@ -133,14 +135,14 @@ def container_engine() -> Engine:
     return find_engine(PODMAN_DIR)
 
 
-def up(replicas: int | None) -> None:
+def up(replicas: int | None, project: str | None) -> None:
     settings = stack_settings()
     engine = container_engine()
     started = time.perf_counter()
     extra = {"BASE_IMAGE": base_image(engine, TEAM_BASE)}
     if replicas is not None:
         extra["SERVE_REPLICAS"] = str(replicas)
-    stack = Stack(engine, extra)
+    stack = Stack(engine, extra, project)
     stack.compose("build")
     built = time.perf_counter()
     # docker compose recreates what changed; podman-compose would keep containers of the old images
@@ -150,10 +152,10 @@ def up(replicas: int | None) -> None:
           f"MLflow {MLFLOW_URL} (user admin), S3 {S3_URL}, serving {BALANCER_URL}")  # fmt: skip
 
 
-def down(volumes: bool) -> None:
+def down(volumes: bool, project: str | None) -> None:
     if not STACK_ENV.exists():
         raise TeamError(f"no {STACK_ENV.relative_to(ROOT)}: this project has not started a team stack")
-    stack = Stack(container_engine())
+    stack = Stack(container_engine(), project=project)
     stack.compose("down", *(["--volumes"] if volumes else []))
     print("team: down" + (", volumes deleted" if volumes else " (volumes kept; VOLUMES=1 deletes them)"))
 
@@ -191,6 +193,7 @@ def env() -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="team", description=__doc__.splitlines()[0])
+    parser.add_argument("--project-name", help="compose project name (default: compose.yaml's)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up").add_argument("--replicas", type=int)
     commands.add_parser("down").add_argument("--volumes", action="store_true")
@@ -198,9 +201,9 @@ def main(argv: list[str]) -> int:
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "up":
-            up(arguments.replicas)
+            up(arguments.replicas, arguments.project_name)
         elif arguments.command == "down":
-            down(arguments.volumes)
+            down(arguments.volumes, arguments.project_name)
         else:
             env()
     except (TeamError, RuntimeError, config.ParamsError, subprocess.TimeoutExpired) as error:
