@@ -198,7 +198,7 @@ def test_a_fresh_clone_pulls_byte_identical_data_and_models_and_reproduces_nothi
     clone.run("python", "-m", "scripts.team", "env")
     clone.run("dvc", "pull")
     md5s = md5s_against_lock(clone)
-    assert md5s and all(recorded == actual for recorded, actual in md5s.values()), md5s
+    assert md5s and not {path: pair for path, pair in md5s.items() if pair[0] != pair[1]}
     again = clone.run("dvc", "repro")
     ran = [line for line in again.stdout.splitlines() if line.startswith("Running stage")]
     assert ran == ["Running stage 'champion':"], again.stdout  # the one stage that always asks the registry
@@ -360,6 +360,6 @@ def test_s3_stopped_during_push_loses_nothing(stack, tmp_path):
     clone.run("python", "-m", "scripts.team", "env")
     clone.run("dvc", "pull")
     md5s = md5s_against_lock(clone)
-    assert md5s and all(recorded == actual for recorded, actual in md5s.values()), md5s
+    assert md5s and not {path: pair for path, pair in md5s.items() if pair[0] != pair[1]}
     assert yaml.safe_load((clone.root / "params.yaml").read_text())["model"]["steps"]["classify"]["params"][
         "n_estimators"] == 150  # fmt: skip
