@@ -213,7 +213,15 @@ def test_anonymous_users_and_wrong_keys_are_refused_and_nothing_runs_as_root(sta
     assert request(f"{MLFLOW}/api/2.0/mlflow/experiments/create", body={"name": "intruder"})[0] == 401
     serving = ("serving", stack.settings["SERVING_PASSWORD"])
     assert request(f"{MLFLOW}/api/2.0/mlflow/experiments/search?max_results=1", serving)[0] == 200
-    assert request(f"{MLFLOW}/api/2.0/mlflow/experiments/create", serving, {"name": "intruder"})[0] == 403
+    # the replicas' user reads what the project wrote, and changes none of it
+    name = stack.project.params().registry.model_name
+    alias = {"name": name, "alias": stack.project.params().registry.champion_alias, "version": "1"}
+    assert request(f"{MLFLOW}/api/2.0/mlflow/registered-models/alias", serving, alias)[0] == 403
+    status, found = request(f"{MLFLOW}/api/2.0/mlflow/experiments/get-by-name?experiment_name="
+                            f"{stack.project.params().registry.experiment_name}", serving)  # fmt: skip
+    assert status == 200
+    run = {"experiment_id": found["experiment"]["experiment_id"]}
+    assert request(f"{MLFLOW}/api/2.0/mlflow/runs/create", serving, run)[0] == 403
     assert request(f"{MLFLOW}/health")[0] == 200
 
     assert s3_client(*stack.s3_keys).list_objects_v2(Bucket="dvc")["KeyCount"] > 0
