@@ -127,6 +127,9 @@ def wrk(url: str, script: Path, seconds: float, connections: int) -> dict:
         "p99_ms": _latency_ms(output, "99%"),
         "non_2xx": int(non_2xx[1]) if non_2xx else 0,
         "socket_errors": sum(map(int, sockets.groups())) if sockets else 0,
+        "socket_error_kinds": dict(zip(("connect", "read", "write", "timeout"), map(int, sockets.groups())))
+        if sockets
+        else {},
         "unexpected": sorted(set(re.findall(r"NON-2XX (.*)", output)))[:5],
     }
 

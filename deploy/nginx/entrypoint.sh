@@ -1,7 +1,10 @@
 #!/bin/sh
 # The replicas are the addresses the name $REPLICAS resolves to, one per replica however many run. NGINX
 # resolves names only when it (re)loads its configuration, and a restarted replica may come back under
-# a new address, so a loop looks every two seconds and reloads NGINX when the set of addresses changed.
+# a new address, so a loop looks every two seconds and reloads NGINX when an address it does not have
+# appears (then with exactly the current ones). A replica that goes away is not a reason to reload: a
+# reload closes idle client connections, and NGINX already steps over a dead replica (max_fails, and
+# proxy_next_upstream), so a replica that comes back under its old address costs no reload at all.
 set -eu
 replicas_host=${REPLICAS:-serve}
 conf=/run/balancer/nginx.conf
@@ -23,11 +26,17 @@ watch_replicas() {
     current=$1
     while sleep 2; do
         found=$(addresses || true)
-        if [ "$found" != "$current" ]; then
-            write_upstream "$found"
-            nginx -c "$conf" -e stderr -s reload && echo "balancer: replicas now ${found:-none}" >&2
-            current=$found
-        fi
+        for address in $found; do
+            case " $current " in
+            *" $address "*) ;;
+            *)
+                write_upstream "$found"
+                nginx -c "$conf" -e stderr -s reload && echo "balancer: replicas now $found" >&2
+                current=$found
+                break
+                ;;
+            esac
+        done
     done
 }
 
