@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -255,7 +256,7 @@ def test_a_replica_killed_under_load_costs_no_request_and_rejoins(stack, tmp_pat
     load = threading.Thread(target=lambda: figures.update(wrk(f"{BALANCER}/predict", script, 12, 16)))
     load.start()
     time.sleep(4)
-    stack.engine.run("kill", "--signal", "KILL", victim)
+    os.kill(stack.inspect(victim)["State"]["Pid"], signal.SIGKILL)  # a crash: not `kill`, which means "stop it"
     load.join(timeout=60)
     FIGURES["kill a replica under load"] = {k: figures.get(k) for k in ("requests", "rps", "p99_ms", "non_2xx",
                                                                          "socket_errors")}  # fmt: skip
