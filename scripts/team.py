@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -80,7 +81,7 @@ class Stack:
         self.command = [*compose_command(engine), "--file", str(ROOT / "compose.yaml"), "--env-file", str(STACK_ENV)]
         if project:  # another stack beside the default one (its own containers, network and volumes)
             self.command += ["--project-name", project]
-        self.model_name, self.alias = registry.model_name, registry.champion_alias
+        self.registry, self.model_name, self.alias = registry, registry.model_name, registry.champion_alias
 
     def compose(self, *args: str, timeout: float = 3600, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([*self.command, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
@@ -111,9 +112,11 @@ def wait_until(what: str, ready, deadline: float) -> None:
         time.sleep(1)
 
 
-def has_champion(stack: Stack, settings: dict[str, str]) -> bool:
-    url = f"{MLFLOW_URL}/api/2.0/mlflow/registered-models/alias?name={stack.model_name}&alias={stack.alias}"
-    return get(url, ("admin", settings["MLFLOW_ADMIN_PASSWORD"])) == 200
+def champion_status(registry: config.RegistryParams, settings: dict[str, str]) -> int:
+    """200 if the server has the champion alias, 403/404 if not, 0 if it does not answer."""
+    query = urllib.parse.urlencode({"name": registry.model_name, "alias": registry.champion_alias})
+    url = f"{MLFLOW_URL}/api/2.0/mlflow/registered-models/alias?{query}"
+    return get(url, ("admin", settings["MLFLOW_ADMIN_PASSWORD"]))
 
 
 def wait_healthy(stack: Stack, settings: dict[str, str]) -> None:
@@ -122,7 +125,7 @@ def wait_healthy(stack: Stack, settings: dict[str, str]) -> None:
     wait_until(f"MLflow ({MLFLOW_URL})", lambda: get(f"{MLFLOW_URL}/health") == 200, deadline)
     wait_until(f"S3 ({S3_URL})", lambda: get(S3_URL) in (200, 403), deadline)
     wait_until(f"NGINX ({BALANCER_URL})", lambda: get(f"{BALANCER_URL}/balancer/health") == 200, deadline)
-    if has_champion(stack, settings):
+    if champion_status(stack.registry, settings) == 200:
         wait_until("the serving replicas", lambda: get(f"{BALANCER_URL}/ready") == 200, deadline)
         print(f"team: the replicas serve models:/{stack.model_name}@{stack.alias} at {BALANCER_URL}")
     else:
@@ -189,6 +192,10 @@ def env() -> None:
     dvc("remote", "default", "--local", "team")
     print(f"team: {config.TEAM_ENV} points MLflow at {MLFLOW_URL}; `dvc push`/`dvc pull` use the remote "
           "`team` (keys in .dvc/config.local)")  # fmt: skip
+    registry = config.load_params(ROOT / "params.yaml", build_estimators=False).registry
+    if (ROOT / config.REGISTRATION_FILE).exists() and champion_status(registry, settings) in (403, 404):
+        print("team: this workspace registered its model in another store and the server has no champion yet: "
+              "run `dvc repro --force` once to register it there")  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

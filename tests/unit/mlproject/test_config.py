@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,24 @@ def test_tracking_uri_defaults_to_the_projects_sqlite_file_and_honours_the_varia
     monkeypatch.delenv(config.TRACKING_URI_VARIABLE, raising=False)
     monkeypatch.chdir(tmp_path)
     assert config.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.setenv(config.TRACKING_URI_VARIABLE, "http://127.0.0.1:5000")
+    assert config.tracking_uri() == "http://127.0.0.1:5000"
+
+
+def test_team_env_points_the_project_at_the_team_server_and_the_environment_wins(monkeypatch, tmp_path: Path):
+    for name in (config.TRACKING_URI_VARIABLE, "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(name, "")  # recorded, so that what team.env sets is undone after the test
+        monkeypatch.delenv(name)
+    queued = tmp_path / ".dvc" / "tmp" / "exps" / "tmp1"  # a queued experiment reads the project's file
+    queued.mkdir(parents=True)
+    monkeypatch.chdir(queued)
+    (tmp_path / config.TEAM_ENV).write_text(
+        "# made by make team-env\nMLFLOW_TRACKING_URI=http://127.0.0.1:5050\nMLFLOW_TRACKING_USERNAME=admin\n"
+        "MLFLOW_TRACKING_PASSWORD=s3cret=with=equals\n\n"
+    )
+    assert config.tracking_uri() == "http://127.0.0.1:5050"
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "admin"
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "s3cret=with=equals"
     monkeypatch.setenv(config.TRACKING_URI_VARIABLE, "http://127.0.0.1:5000")
     assert config.tracking_uri() == "http://127.0.0.1:5000"
 
