@@ -7,6 +7,7 @@ team setup), it first downloads the registry's champion (`mlserve.registry`).
 """
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -42,6 +43,18 @@ def on_starting(server):
         print(f"mlserve: refusing to start: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
     server.log.info("bundle ok: %s version %s (%s)", manifest.model_name, manifest.model_version, directory)
+
+
+def when_ready(server):
+    """Sync workers answer each connection once and close it: with TCP_CORK (inherited by accepted
+    sockets) the status line, headers and body leave together at the close, instead of the headers
+    first. A proxy (the team setup's NGINX) that has not yet seen a byte of an answer can retry the request
+    on another replica when this one dies; once it has forwarded headers, it can only cut the client off."""
+    if worker_class != "sync":  # kept-alive connections (gthread) would wait up to 200 ms for the cork
+        return
+    for listener in server.LISTENERS:
+        if listener.sock.family in (socket.AF_INET, socket.AF_INET6):
+            listener.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
 
 
 def post_worker_init(worker):
