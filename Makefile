@@ -56,8 +56,8 @@ test-fast: $(STAMP) ## Run the unit tests only
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP) ## Check style and common bugs with ruff
-	$(BIN)/ruff check src tests benchmarks scripts examples client.py
-	$(BIN)/ruff format --check src tests benchmarks scripts examples client.py
+	$(BIN)/ruff check src tests benchmarks scripts examples deploy client.py
+	$(BIN)/ruff format --check src tests benchmarks scripts examples deploy client.py
 
 lock: $(STAMP) ## Recompile every lock file from its .in file (needs the network)
 	$(PIP_COMPILE) --output-file requirements.txt requirements.in

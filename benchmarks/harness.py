@@ -120,16 +120,17 @@ def wrk(url: str, script: Path, seconds: float, connections: int) -> dict:
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    kinds = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, sockets.groups()), strict=True)) if sockets else {}
+    )
     return {
         "requests": int(re.search(r"(\d+) requests in", output)[1]),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
         "p50_ms": _latency_ms(output, "50%"),
         "p99_ms": _latency_ms(output, "99%"),
         "non_2xx": int(non_2xx[1]) if non_2xx else 0,
-        "socket_errors": sum(map(int, sockets.groups())) if sockets else 0,
-        "socket_error_kinds": dict(zip(("connect", "read", "write", "timeout"), map(int, sockets.groups())))
-        if sockets
-        else {},
+        "socket_errors": sum(kinds.values()),
+        "socket_error_kinds": kinds,
         "unexpected": sorted(set(re.findall(r"NON-2XX (.*)", output)))[:5],
     }
 
