@@ -287,8 +287,8 @@ def test_throughput_through_nginx_against_one_replica_directly(stack, tmp_path):
     """Two replicas behind NGINX against one replica on a published port, side by side, same load."""
     script = lua_script(tmp_path)
     port = free_port()
-    image = stack.inspect(stack.container("serve"))["ImageName"]
-    env = stack.inspect(stack.container("serve"))["Config"]["Env"]
+    replica = stack.inspect(stack.containers("serve")[0]["Id"])
+    image, env = replica["ImageName"], replica["Config"]["Env"]
     keep = [f"--env={pair}" for pair in env if pair.split("=")[0] in
             ("CHAMPION_URI", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
              "MODEL_DIR")]  # fmt: skip
