@@ -256,6 +256,7 @@ def test_a_replica_killed_under_load_costs_no_request_and_rejoins(stack, tmp_pat
     load = threading.Thread(target=lambda: figures.update(wrk(f"{BALANCER}/predict", script, 12, 16)))
     load.start()
     time.sleep(4)
+    killed = time.monotonic()
     os.kill(stack.inspect(victim)["State"]["Pid"], signal.SIGKILL)  # a crash: not `kill`, which means "stop it"
     load.join(timeout=60)
     FIGURES["kill a replica under load"] = {k: figures.get(k) for k in ("requests", "rps", "p99_ms", "non_2xx",
@@ -266,7 +267,6 @@ def test_a_replica_killed_under_load_costs_no_request_and_rejoins(stack, tmp_pat
     )
 
     # the restart policy brings it back; the balancer sees its (new) address and sends it requests again
-    started = time.monotonic()
     wait_for("the killed replica to run again", lambda: stack.inspect(victim)["State"]["Running"], 60)
     network = f"{PROJECT_NAME}_frontend"
     address = stack.inspect(victim)["NetworkSettings"]["Networks"][network]["IPAddress"]
@@ -279,7 +279,9 @@ def test_a_replica_killed_under_load_costs_no_request_and_rejoins(stack, tmp_pat
         return f"upstream={address}:8000 upstream_status=200" in log.stdout + log.stderr
 
     wait_for("the restarted replica to answer through NGINX", answered_by_it, 90)
-    FIGURES["replica back in rotation after SIGKILL (s)"] = round(time.monotonic() - started, 1)
+    FIGURES["replica answering through NGINX again, checked after the load, since the SIGKILL (s)"] = round(
+        time.monotonic() - killed, 1
+    )
 
 
 @pytest.mark.penguins
@@ -360,7 +362,7 @@ def test_s3_stopped_during_push_loses_nothing(stack, tmp_path):
         stack.engine.run("start", store)
     assert refused.returncode != 0
     errors = [line for line in refused.stderr.splitlines() if line.startswith("ERROR")]
-    assert errors and "push" in errors[0], refused.stderr
+    assert len(errors) == 1 and "127.0.0.1:8333" in errors[0], refused.stderr  # names the store it cannot reach
     FIGURES["dvc push with S3 stopped says"] = errors[0][:200]
 
     wait_for("S3 to answer again", lambda: request(S3)[0] in (200, 403), 120)
