@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +41,16 @@ def mlflow_errors(doing: str) -> Iterator[None]:
         yield
     except MlflowException as error:
         first = str(error.message).strip().splitlines()[0] if str(error.message).strip() else type(error).__name__
-        raise TrackingError(f"MLflow failed while {doing} at {config.tracking_uri()}: {first}") from None
+        raise TrackingError(f"MLflow failed while {doing} at {config.tracking_uri()}: {plainly(first)}") from None
+
+
+def plainly(message: str) -> str:
+    """A server's failure as the user can act on it, rather than as urllib3 words it after its retries."""
+    if failing := re.search(r"too many (\d{3}) error responses", message):
+        return f"the server kept answering {failing[1]} (is its database or storage down?)"
+    if re.search(r"Connection refused|NewConnectionError|Failed to establish", message):
+        return "the server does not answer (is it running?)"
+    return message
 
 
 def ensure_experiment(mlflow_client, name: str) -> str:
