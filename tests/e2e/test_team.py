@@ -376,3 +376,17 @@ def test_s3_stopped_during_push_loses_nothing(stack, tmp_path):
     assert md5s and not {path: pair for path, pair in md5s.items() if pair[0] != pair[1]}
     assert yaml.safe_load((clone.root / "params.yaml").read_text())["model"]["steps"]["classify"]["params"][
         "n_estimators"] == 150  # fmt: skip
+
+
+def test_team_down_keeps_the_data_and_team_up_serves_the_same_champion_again(stack):
+    champion = stack.champion_version()
+    stack.team("down")
+    assert stack.containers() == []
+    volumes = stack.engine.run("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert {f"{PROJECT_NAME}_db-data", f"{PROJECT_NAME}_s3-data"} <= set(volumes)
+    started = time.perf_counter()
+    stack.team("up")
+    FIGURES["team-up again on the kept volumes (s)"] = round(time.perf_counter() - started, 1)
+    assert stack.champion_version() == champion
+    wait_for("the replicas serving the kept champion", lambda: stack.served_version() is not None, 120)
+    assert str(stack.served_version()) == champion
