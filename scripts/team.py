@@ -45,8 +45,10 @@ def read_env(path: Path) -> dict[str, str]:
     return {key.strip(): value.strip() for key, equals, value in pairs if equals}
 
 
-def stack_settings() -> dict[str, str]:
-    """deploy/stack.env, written with random secrets the first time; every secret must have a value."""
+def stack_settings(create: bool = False) -> dict[str, str]:
+    """deploy/stack.env (written with random secrets by the first `team-up`); every secret must have a value."""
+    if not STACK_ENV.exists() and not create:
+        raise TeamError(f"no {STACK_ENV.relative_to(ROOT)}: run `make team-up` first, or copy your team's file there")
     if not STACK_ENV.exists():
         STACK_ENV.touch(mode=0o600)
         STACK_ENV.write_text(
@@ -139,7 +141,7 @@ def container_engine() -> Engine:
 
 
 def up(replicas: int | None, project: str | None) -> None:
-    settings = stack_settings()
+    settings = stack_settings(create=True)
     engine = container_engine()
     started = time.perf_counter()
     extra = {"BASE_IMAGE": base_image(engine, TEAM_BASE)}
@@ -167,7 +169,8 @@ def dvc(*args: str) -> None:
     dvc_bin = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
     result = subprocess.run([dvc_bin, *args], cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
-        raise TeamError(f"`dvc {' '.join(args)}` failed: {result.stderr.strip().splitlines()[-1:]}")
+        last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise TeamError(f"`dvc {' '.join(args)}` failed: {last}")
 
 
 def env() -> None:
