@@ -40,11 +40,6 @@ class TeamError(RuntimeError):
     pass
 
 
-def read_env(path: Path) -> dict[str, str]:
-    pairs = (line.partition("=") for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
-    return {key.strip(): value.strip() for key, equals, value in pairs if equals}
-
-
 def stack_settings(create: bool = False) -> dict[str, str]:
     """deploy/stack.env (written with random secrets by the first `team-up`); every secret must have a value."""
     if not STACK_ENV.exists() and not create:
@@ -56,7 +51,7 @@ def stack_settings(create: bool = False) -> dict[str, str]:
             + "".join(f"{name}={secrets.token_hex(20)}\n" for name in SECRETS)
         )
         print(f"team: wrote new secrets to {STACK_ENV.relative_to(ROOT)} (git-ignored; share it out of band)")
-    settings = read_env(STACK_ENV)
+    settings = config.read_env_file(STACK_ENV)
     missing = [name for name in SECRETS if not settings.get(name)]
     if missing:
         raise TeamError(f"{STACK_ENV.relative_to(ROOT)} gives no value to {', '.join(missing)}")

@@ -252,15 +252,19 @@ def project_root(cwd: Path | None = None) -> Path:
     return cwd
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (the first `=` splits; `#` starts a comment line), as team.env and deploy/stack.env hold."""
+    pairs = (line.partition("=") for line in path.read_text(encoding="utf-8").splitlines())
+    return {key.strip(): value.strip() for key, equals, value in pairs if equals and not key.lstrip().startswith("#")}
+
+
 def use_team_env() -> None:
     """The settings of the project's team.env into the environment, where MLflow's client reads them
     (server address, user, password); what the environment already says wins."""
     path = project_root() / TEAM_ENV
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            key, equals, value = line.partition("=")
-            if equals and not key.lstrip().startswith("#"):
-                os.environ.setdefault(key.strip(), value.strip())
+        for key, value in read_env_file(path).items():
+            os.environ.setdefault(key, value)
 
 
 def tracking_uri() -> str:

@@ -29,6 +29,7 @@ import yaml
 
 from benchmarks.harness import free_port, wrk
 from benchmarks.reliability import lua_script
+from mlproject import config
 from scripts.containers import find_engine
 from tests.helpers import Project, copy_project, project_env
 
@@ -158,10 +159,7 @@ def stack(tmp_path_factory):
         up = stack.team("up")
         FIGURES["team-up (s)"] = round(time.perf_counter() - started, 1)
         FIGURES["team-up says"] = up.stdout.strip().splitlines()[-1]
-        stack.settings = dict(
-            line.split("=", 1) for line in (project.root / "deploy/stack.env").read_text().splitlines()
-            if line and not line.startswith("#")
-        )  # fmt: skip
+        stack.settings = config.read_env_file(project.root / "deploy/stack.env")
         stack.team("env")
         started = time.perf_counter()
         project.run("dvc", "repro")
