@@ -36,7 +36,6 @@ from mlserve import manifest as contract
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 MODEL_FILENAME = "model.onnx"
 REGRESSION_OUTPUT = "predictions"
-BUNDLE_ARTIFACTS = "serving"  # where the version's run keeps its bundle (mlserve.registry.BUNDLE_PATH)
 
 
 class ExportError(stage.StageError, RuntimeError):
@@ -226,7 +225,7 @@ def publish(registry: config.RegistryParams, version: int, bundle: dict[str, byt
         with tempfile.TemporaryDirectory(prefix="serving-") as staging:
             for name, data in bundle.items():
                 Path(staging, name).write_bytes(data)
-            mlflow_client.log_artifacts(run_id, staging, artifact_path=BUNDLE_ARTIFACTS)
+            mlflow_client.log_artifacts(run_id, staging, artifact_path=contract.RUN_FOLDER)
 
 
 def write_bundle() -> str:

@@ -13,6 +13,7 @@ import msgspec
 
 FORMAT_VERSION = 3
 MANIFEST_FILE = "manifest.json"
+RUN_FOLDER = "serving"  # where an exported version's MLflow run keeps the bundle, for the team setup's replicas
 
 
 class ManifestError(ValueError):

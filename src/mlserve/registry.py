@@ -21,8 +21,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-BUNDLE_PATH = "serving"
-MANIFEST = "manifest.json"
+from mlserve.manifest import MANIFEST_FILE, RUN_FOLDER
+
 URI = re.compile(r"models:/(?P<name>[^@/]+)@(?P<alias>[^@/]+)")
 
 
@@ -74,14 +74,14 @@ def fetch(uri: str, registry: Registry, directory: Path) -> str:
     if match is None:
         raise RegistryError(f"CHAMPION_URI={uri!r} is not of the form models:/<name>@<alias>")
     version, run_id = registry.champion(match["name"], match["alias"])
-    manifest = registry.artifact(run_id, f"{BUNDLE_PATH}/{MANIFEST}")
+    manifest = registry.artifact(run_id, f"{RUN_FOLDER}/{MANIFEST_FILE}")
     model_file = json.loads(manifest).get("model_file", "")
     if not model_file or "/" in model_file:
-        raise RegistryError(f"version {version}'s {MANIFEST} names no model file")
-    model = registry.artifact(run_id, f"{BUNDLE_PATH}/{model_file}")
+        raise RegistryError(f"version {version}'s {MANIFEST_FILE} names no model file")
+    model = registry.artifact(run_id, f"{RUN_FOLDER}/{model_file}")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / model_file).write_bytes(model)
-    (directory / MANIFEST).write_bytes(manifest)  # last: it vouches for the model, which verify() checks
+    (directory / MANIFEST_FILE).write_bytes(manifest)  # last: it vouches for the model, which verify() checks
     return version
 
 
