@@ -80,6 +80,19 @@ def md5s_against_lock(project: Project, prefixes: tuple[str, ...] = ("data/", "m
     return found
 
 
+def pulled_clone(project: Project, where: Path) -> tuple[Project, dict[str, tuple]]:
+    """A teammate's clone: `git clone`, the stack's env file, `make team-env`'s work, `dvc pull`; every
+    data and model file must then have the md5 dvc.lock records."""
+    clone = Project(where)
+    subprocess.run(["git", "clone", "-q", str(project.root), str(clone.root)], check=True)
+    (clone.root / "deploy/stack.env").write_bytes((project.root / "deploy/stack.env").read_bytes())
+    clone.run("python", "-m", "scripts.team", "env")
+    clone.run("dvc", "pull")
+    md5s = md5s_against_lock(clone)
+    assert md5s and not {path: pair for path, pair in md5s.items() if pair[0] != pair[1]}
+    return clone, md5s
+
+
 class TeamStack:
     def __init__(self, project: Project):
         self.project = project
@@ -191,13 +204,7 @@ def test_a_fresh_clone_pulls_byte_identical_data_and_models_and_reproduces_nothi
     project = stack.project
     pushed = project.run("dvc", "push")
     assert "pushed" in pushed.stdout + pushed.stderr
-    clone = Project(tmp_path / "clone")
-    subprocess.run(["git", "clone", "-q", str(project.root), str(clone.root)], check=True)
-    (clone.root / "deploy/stack.env").write_bytes((project.root / "deploy/stack.env").read_bytes())
-    clone.run("python", "-m", "scripts.team", "env")
-    clone.run("dvc", "pull")
-    md5s = md5s_against_lock(clone)
-    assert md5s and not {path: pair for path, pair in md5s.items() if pair[0] != pair[1]}
+    clone, md5s = pulled_clone(project, tmp_path / "clone")
     again = clone.run("dvc", "repro")
     ran = [line for line in again.stdout.splitlines() if line.startswith("Running stage")]
     assert ran == ["Running stage 'champion':"], again.stdout  # the one stage that always asks the registry
@@ -365,13 +372,7 @@ def test_s3_stopped_during_push_loses_nothing(stack, tmp_path):
 
     wait_for("S3 to answer again", lambda: request(S3)[0] in (200, 403), 120)
     project.run("dvc", "push")
-    clone = Project(tmp_path / "clone")
-    subprocess.run(["git", "clone", "-q", str(project.root), str(clone.root)], check=True)
-    (clone.root / "deploy/stack.env").write_bytes((project.root / "deploy/stack.env").read_bytes())
-    clone.run("python", "-m", "scripts.team", "env")
-    clone.run("dvc", "pull")
-    md5s = md5s_against_lock(clone)
-    assert md5s and not {path: pair for path, pair in md5s.items() if pair[0] != pair[1]}
+    clone, _ = pulled_clone(project, tmp_path / "clone")
     assert yaml.safe_load((clone.root / "params.yaml").read_text())["model"]["steps"]["classify"]["params"][
         "n_estimators"] == 150  # fmt: skip
 
