@@ -78,7 +78,7 @@ class Stack:
         self.command = [*compose_command(engine), "--file", str(ROOT / "compose.yaml"), "--env-file", str(STACK_ENV)]
         if project:  # another stack beside the default one (its own containers, network and volumes)
             self.command += ["--project-name", project]
-        self.registry, self.model_name, self.alias = registry, registry.model_name, registry.champion_alias
+        self.registry = registry
 
     def compose(self, *args: str, timeout: float = 3600, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([*self.command, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
@@ -122,11 +122,12 @@ def wait_healthy(stack: Stack, settings: dict[str, str]) -> None:
     wait_until(f"MLflow ({MLFLOW_URL})", lambda: get(f"{MLFLOW_URL}/health") == 200, deadline)
     wait_until(f"S3 ({S3_URL})", lambda: get(S3_URL) in (200, 403), deadline)
     wait_until(f"NGINX ({BALANCER_URL})", lambda: get(f"{BALANCER_URL}/balancer/health") == 200, deadline)
+    champion = f"models:/{stack.registry.model_name}@{stack.registry.champion_alias}"
     if champion_status(stack.registry, settings) == 200:
         wait_until("the serving replicas", lambda: get(f"{BALANCER_URL}/ready") == 200, deadline)
-        print(f"team: the replicas serve models:/{stack.model_name}@{stack.alias} at {BALANCER_URL}")
+        print(f"team: the replicas serve {champion} at {BALANCER_URL}")
     else:
-        print(f"team: no models:/{stack.model_name}@{stack.alias} yet: the replicas serve it once "
+        print(f"team: no {champion} yet: the replicas serve it once "
               "`make team-env && dvc repro` has registered and exported one")  # fmt: skip
 
 
@@ -153,8 +154,7 @@ def up(replicas: int | None, project: str | None) -> None:
 
 
 def down(volumes: bool, project: str | None) -> None:
-    if not STACK_ENV.exists():
-        raise TeamError(f"no {STACK_ENV.relative_to(ROOT)}: this project has not started a team stack")
+    stack_settings()  # compose reads the secrets even to stop: refuse in one line when they are missing
     stack = Stack(container_engine(), project=project)
     stack.compose("down", *(["--volumes"] if volumes else []))
     print("team: down" + (", volumes deleted" if volumes else " (volumes kept; VOLUMES=1 deletes them)"))

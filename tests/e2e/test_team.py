@@ -125,16 +125,19 @@ class TeamStack:
     def admin(self) -> tuple[str, str]:
         return "admin", self.settings["MLFLOW_ADMIN_PASSWORD"]
 
+    @property
+    def registry(self) -> config.RegistryParams:
+        return config.load_params(self.project.root / "params.yaml", build_estimators=False).registry
+
     def champion_version(self) -> str:
-        name, alias = self.project.params().registry.model_name, self.project.params().registry.champion_alias
-        status, found = request(f"{MLFLOW}/api/2.0/mlflow/registered-models/alias?"
-                                f"name={urllib.parse.quote(name)}&alias={alias}", self.admin)  # fmt: skip
+        registry = self.registry
+        query = urllib.parse.urlencode({"name": registry.model_name, "alias": registry.champion_alias})
+        status, found = request(f"{MLFLOW}/api/2.0/mlflow/registered-models/alias?{query}", self.admin)
         assert status == 200, found
         return found["model_version"]["version"]
 
     def versions(self) -> list[str]:
-        name = self.project.params().registry.model_name
-        query = urllib.parse.urlencode({"filter": f"name='{name}'", "max_results": 1000})
+        query = urllib.parse.urlencode({"filter": f"name='{self.registry.model_name}'", "max_results": 1000})
         status, found = request(f"{MLFLOW}/api/2.0/mlflow/model-versions/search?{query}", self.admin)
         assert status == 200, found
         return sorted(version["version"] for version in found.get("model_versions", []))
@@ -220,11 +223,11 @@ def test_anonymous_users_and_wrong_keys_are_refused_and_nothing_runs_as_root(sta
     serving = ("serving", stack.settings["SERVING_PASSWORD"])
     assert request(f"{MLFLOW}/api/2.0/mlflow/experiments/search?max_results=1", serving)[0] == 200
     # the replicas' user reads what the project wrote, and changes none of it
-    name = stack.project.params().registry.model_name
-    alias = {"name": name, "alias": stack.project.params().registry.champion_alias, "version": "1"}
+    registry = stack.registry
+    alias = {"name": registry.model_name, "alias": registry.champion_alias, "version": "1"}
     assert request(f"{MLFLOW}/api/2.0/mlflow/registered-models/alias", serving, alias)[0] == 403
     status, found = request(f"{MLFLOW}/api/2.0/mlflow/experiments/get-by-name?experiment_name="
-                            f"{stack.project.params().registry.experiment_name}", serving)  # fmt: skip
+                            f"{registry.experiment_name}", serving)  # fmt: skip
     assert status == 200
     run = {"experiment_id": found["experiment"]["experiment_id"]}
     assert request(f"{MLFLOW}/api/2.0/mlflow/runs/create", serving, run)[0] == 403
