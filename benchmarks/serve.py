@@ -26,7 +26,7 @@ import pandas as pd
 from benchmarks.harness import BIN, REPO, WORKERS, free_port, gunicorn, running, venv_env, wrk
 from mlproject import config
 from mlserve import bundle as bundles
-from mlserve.records import rows_of, to_feeds
+from mlserve.inputs import Inputs
 
 DURATION_S = int(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = 10
@@ -67,7 +67,8 @@ class BatchTimes:
     def __init__(self, url: str, bundle: bundles.Bundle, rows: list[list]):
         self.url, self.bundle, self.rows = url, bundle, len(rows)
         self.body = json.dumps(rows).encode()
-        self.feeds = to_feeds(rows_of(rows), bundle.schema, len(rows))
+        inputs = Inputs(bundle.manifest)
+        self.feeds = inputs.feeds_of(inputs.checked(rows), len(rows))
         self.in_process: list[float] = []
         self.over_http: list[float] = []
 
@@ -118,7 +119,7 @@ def main() -> int:
             "constant": servers.enter_context(gunicorn(serving_dir, "benchmarks.constant_app:app")).url,
         }
         bundle = bundles.load(serving_dir)
-        test = pd.read_csv(REPO / config.TEST_DATA)[[c.name for c in bundle.columns]]
+        test = pd.read_csv(REPO / config.TEST_DATA)[[c.name for c in bundle.manifest.inputs]]
         sample = test.sample(BATCH_ROWS, replace=True, random_state=0).replace({np.nan: None})
         batch = BatchTimes(f"{url['ours']}/predict", bundle, json.loads(sample.to_json(orient="values")))
         for round_number in range(ROUNDS):  # paired rounds, in turn A-B and B-A, so both see the same machine

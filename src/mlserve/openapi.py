@@ -1,26 +1,46 @@
-"""The OpenAPI 3.1 document of the API, built from the bundle's manifest so it always matches the model."""
+"""The OpenAPI 3.1 document of the API, built from the manifest so it always matches the model.
+
+The records' and rows' schemas are msgspec's JSON Schema of the very types that validate requests; the
+document describes exactly what is accepted, so every request it allows gets an answer.
+"""
 
 from __future__ import annotations
 
-from mlserve.bundle import Bundle, Column
+import re
+
+import msgspec
+
+from mlserve.inputs import Inputs
 from mlserve.manifest import Manifest
-from mlserve.records import FLOAT32_MAX
+
+ERRORS = {
+    400: "Invalid input: malformed JSON, missing or unknown fields, wrong types, NaN, unknown categories",
+    413: "Body larger than the size limit, or more rows than the batch limit",
+    415: "Unsupported Content-Type or charset (UTF-8 only)",
+    503: "The model is not loaded (yet)",
+}
+NUMBER = r"-?[0-9]{1,6}(?:\.[0-9]{1,6})?"  # a CSV cell of a number column, well inside float32's range
+TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
-def _value_schema(column: Column) -> dict:
-    if column.kind == "number":  # the model computes in float32
-        schema: dict = {"type": ["number", "null"] if column.nullable else "number"}
-        schema.update(minimum=-FLOAT32_MAX, maximum=FLOAT32_MAX)
-    else:
-        choices: list = sorted(column.categories) + ([None] if column.nullable else [])
-        schema = {"enum": choices}
-    return schema
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _operation(summary: str, answer: dict, *errors: int, body: dict | None = None) -> dict:
+    responses = {"200": {"description": "OK", **answer}}
+    responses |= {str(code): {"description": ERRORS[code], **_json(_ref("Error"))} for code in errors}
+    return {"summary": summary, "responses": responses, **({"requestBody": body} if body else {})}
 
 
 def _answers(manifest: Manifest) -> tuple[dict, dict]:
     """The schemas of /predict's and /invocations' answers: labels typed as the classes are, or numbers."""
     if manifest.task == "classification":
-        kinds = sorted({"integer" if isinstance(label, int) else "string" for label in manifest.classes})
+        kinds = sorted({"integer" if isinstance(label, int) else "string" for label in manifest.classes or []})
         item: dict = {"type": kinds[0] if len(kinds) == 1 else kinds, "enum": manifest.classes}
         probabilities = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}}
         extra = {
@@ -28,213 +48,93 @@ def _answers(manifest: Manifest) -> tuple[dict, dict]:
             "classes": {"type": "array", "items": item},
         }
     else:
-        description = "null where the model gives no finite number (inputs far outside the training data)"
-        item, extra = {"type": ["number", "null"], "description": description}, {}
+        item = {"type": ["number", "null"], "description": "null where the model's float32 overflows"}
+        extra = {}
     predictions = {"predictions": {"type": "array", "items": item}}
     single = {"prediction": {**item, "description": "the one prediction, when the request held one row"}}
-    predict = {
-        "type": "object",
-        "required": [*predictions, *extra, "model_version"],
-        "properties": {**single, **predictions, **extra, "model_version": {"type": "integer"}},
-    }
+    properties = {**single, **predictions, **extra, "model_version": {"type": "integer"}}
+    predict = {"type": "object", "required": [*predictions, *extra, "model_version"], "properties": properties}
     return predict, {"type": "object", "required": ["predictions"], "properties": predictions}
 
 
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
+def csv_pattern(inputs: Inputs, max_rows: int) -> str:
+    """The CSV texts /invocations accepts: the header in column order, then 1 to max_rows rows of values."""
+
+    def text(value: str) -> str:  # as Python's csv module writes a cell
+        return re.escape(f'"{value.replace(chr(34), chr(34) * 2)}"' if re.search('[,"\r\n]', value) else value)
+
+    cells = []
+    for column in inputs.columns:
+        choices = [NUMBER] if column.type == "number" else [text(c) for c in column.categories or []]
+        cells.append(f"(?:{'|'.join(choices + [''] * column.nullable)})")
+    header = ",".join(text(name) for name in inputs.names)
+    return rf"^{header}(?:\r?\n{','.join(cells)}){{1,{max_rows}}}\r?\n?$"
 
 
-def _json_body(schema: dict) -> dict:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict:
-    meanings = {
-        400: "Invalid input: malformed JSON, missing or unknown fields, wrong types, NaN, unknown categories",
-        404: "No such path",
-        405: "Method not allowed",
-        413: "Body larger than the size limit, or more rows than the batch limit",
-        415: "Unsupported Content-Type",
-        503: "The model is not loaded (yet)",
-    }
-    return {str(code): {"description": meanings[code], **_json_body(_ref("Error"))} for code in codes}
-
-
-def build_spec(bundle: Bundle, max_rows: int) -> dict:
-    manifest = bundle.manifest
-    columns = bundle.columns
-    prediction, mlflow_prediction = _answers(manifest)
-    names = [column.name for column in columns]
-    record = {
-        "type": "object",
-        "properties": {column.name: _value_schema(column) for column in columns},
-        "required": names,
-        "additionalProperties": False,
-    }
-    row = {
-        "type": "array",
-        "prefixItems": [_value_schema(column) for column in columns],
-        "items": False,
-        "minItems": len(columns),
-        "maxItems": len(columns),
-        "description": f"Values in column order: {', '.join(names)}",
-    }
+def build_spec(manifest: Manifest, inputs: Inputs, max_rows: int) -> dict:
+    (_, row), schemas = msgspec.json.schema_components(
+        [inputs.record, inputs.row], ref_template="#/components/schemas/{name}"
+    )
     batch = {"minItems": 1, "maxItems": max_rows}
-    predict_body = {"oneOf": [_ref("Record"), {"type": "array", "items": _ref("Record"), **batch},
-                              _ref("Row"), {"type": "array", "items": _ref("Row"), **batch}]}  # fmt: skip
-    mlflow_body = {
+    rows = {"type": "array", "items": {"oneOf": [_ref("Record"), _ref("Row")]}, **batch}
+    columnar = {
         "type": "object",
+        "description": "One record in columns: each column a list of its one value",
+        "properties": {name: {"type": "array", "items": value, "minItems": 1, "maxItems": 1}
+                       for name, value in zip(inputs.names, row["prefixItems"], strict=True)},
+        "required": inputs.names,
+        "additionalProperties": False,
+    }  # fmt: skip
+    split = {
+        "type": "object",
+        "required": ["columns", "data"],
+        "properties": {"columns": {"const": inputs.names}, "data": {"type": "array", "items": _ref("Row"), **batch},
+                       "index": {"type": "array"}},
+        "additionalProperties": False,
+    }  # fmt: skip
+    forms = {"dataframe_split": split, "dataframe_records": {"type": "array", "items": _ref("Record"), **batch}}
+    forms |= {key: {"oneOf": [_ref("Record"), _ref("Row"), rows, columnar]} for key in ("instances", "inputs")}
+    mlflow = {
         "description": "MLflow's scoring protocol: exactly one of the four keys.",
-        "oneOf": [
-            {
-                "required": ["dataframe_split"],
-                "properties": {
-                    "dataframe_split": {
-                        "type": "object",
-                        "required": ["columns", "data"],
-                        "properties": {
-                            "columns": {"type": "array", "items": {"enum": names}, "uniqueItems": True},
-                            "data": {"type": "array", "items": {"type": "array"}, **batch},
-                            "index": {"type": "array"},
-                        },
-                        "additionalProperties": False,
-                    }
-                },
-                "additionalProperties": False,
-            },
-            {
-                "required": ["dataframe_records"],
-                "properties": {"dataframe_records": {"type": "array", "items": _ref("Record"), **batch}},
-                "additionalProperties": False,
-            },
-            *(
-                {
-                    "required": [key],
-                    "properties": {key: {"oneOf": [{"type": "array", **batch}, {"type": "object"}]}},
-                    "additionalProperties": False,
-                }
-                for key in ("instances", "inputs")
-            ),
-        ],
+        "oneOf": [{"type": "object", "required": [key], "properties": {key: form}, "additionalProperties": False}
+                  for key, form in forms.items()],
+    }  # fmt: skip
+    csv = {"schema": {"type": "string", "pattern": csv_pattern(inputs, max_rows)}}
+    prediction, mlflow_prediction = _answers(manifest)
+    nullable = {"integer": {"type": ["integer", "null"]}, "string": {"type": ["string", "null"]}}
+    status = {"status": {"type": "string"}, "model_version": {"type": "integer"}, "error": nullable["string"]}
+    problem = {"row": nullable["integer"], "field": nullable["string"], "problem": {"type": "string"}}
+    detail = {"type": "array", "items": {"type": "object", "properties": problem}}
+    error = {"error": {"type": "string"}, "detail": detail, "detail_truncated": {"type": "integer"}}
+    status, error = (
+        {"type": "object", "required": [key], "properties": p} for key, p in (("status", status), ("error", error))
+    )
+    schemas |= {
+        "Row": row,
+        "Prediction": prediction,
+        "MlflowPrediction": mlflow_prediction,
+        "Status": status,
+        "Error": error,
     }
-    text = {"content": {"text/plain": {"schema": {"type": "string"}}}}
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": f"{manifest.model_name} prediction API",
-            "version": str(manifest.model_version),
-            "description": "Serves the registry's champion model, exported to ONNX.",
-        },
-        "paths": {
-            "/": {
-                "get": {
-                    "summary": "Says the service is running",
-                    "responses": {"200": {"description": "Running", **text}},
-                }
-            },
-            "/health": {
-                "get": {
-                    "summary": "Liveness",
-                    "responses": {"200": {"description": "Alive", **_json_body(_ref("Status"))}},
-                }
-            },
-            "/ready": {
-                "get": {
-                    "summary": "Readiness: 200 once the model is loaded",
-                    "responses": {
-                        "200": {"description": "Ready", **_json_body(_ref("Status"))},
-                        "503": {"description": "Loading or failed", **_json_body(_ref("Status"))},
-                    },
-                }
-            },
-            "/metadata": {
-                "get": {
-                    "summary": "The bundle's manifest",
-                    "responses": {"200": {"description": "Manifest", **_json_body({"type": "object"})}, **_errors(503)},
-                }
-            },
-            "/predict": {
-                "post": {
-                    "summary": "Predict one record, a list of records, or positional rows",
-                    "requestBody": {"required": True, **_json_body(predict_body)},
-                    "responses": {
-                        "200": {"description": "Predictions", **_json_body(_ref("Prediction"))},
-                        **_errors(400, 413, 415, 503),
-                    },
-                }
-            },
-            "/invocations": {
-                "post": {
-                    "summary": "MLflow scoring protocol (JSON or CSV)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": mlflow_body},
-                            "text/csv": {"schema": {"type": "string"}},
-                        },
-                    },
-                    "responses": {
-                        "200": {"description": "Predictions", **_json_body(_ref("MlflowPrediction"))},
-                        **_errors(400, 413, 415, 503),
-                    },
-                }
-            },
-            "/ping": {
-                "get": {
-                    "summary": "MLflow health check",
-                    "responses": {"200": {"description": "Ready"}, **_errors(503)},
-                }
-            },
-            "/version": {
-                "get": {
-                    "summary": "Model name and version",
-                    "responses": {"200": {"description": "Version", **text}, **_errors(503)},
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {
-                        "200": {"description": "OpenAPI document", **_json_body({"type": "object"})},
-                        **_errors(503),
-                    },
-                }
-            },
-        },
-        "components": {
-            "schemas": {
-                "Record": record,
-                "Row": row,
-                "Prediction": prediction,
-                "MlflowPrediction": mlflow_prediction,
-                "Status": {
-                    "type": "object",
-                    "required": ["status"],
-                    "properties": {
-                        "status": {"type": "string"},
-                        "model_version": {"type": "integer"},
-                        "error": {"type": ["string", "null"]},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {"type": "string"},
-                        "detail": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "row": {"type": "integer"},
-                                    "field": {"type": ["string", "null"]},
-                                    "problem": {"type": "string"},
-                                },
-                            },
-                        },
-                        "detail_truncated": {"type": "integer"},
-                    },
-                },
-            }
-        },
-    }
+    ready = _operation("Readiness: 200 once the model is loaded", _json(_ref("Status")))
+    ready["responses"]["503"] = {"description": "Loading or failed", **_json(_ref("Status"))}
+    paths = {
+        "/": {"get": _operation("Says the service is running", TEXT)},
+        "/health": {"get": _operation("Liveness", _json(_ref("Status")))},
+        "/ready": {"get": ready},
+        "/metadata": {"get": _operation("The bundle's manifest", _json({"type": "object"}), 503)},
+        "/predict": {"post": _operation("Predict one record, a list of records, or positional rows",
+                                        _json(_ref("Prediction")), 400, 413, 415, 503, body={"required": True,
+                                        **_json({"oneOf": [_ref("Record"), _ref("Row"), rows]})})},
+        "/invocations": {"post": _operation("MLflow's scoring protocol (JSON or CSV)", _json(_ref("MlflowPrediction")),
+                                            400, 413, 415, 503, body={"required": True, "content": {
+                                            "application/json": {"schema": mlflow}, "text/csv": csv}})},
+        "/ping": {"get": _operation("MLflow's health check", {}, 503)},
+        "/version": {"get": _operation("Model name and version", TEXT, 503)},
+        "/openapi.json": {"get": _operation("This document", _json({"type": "object"}), 503)},
+        "/docs": {"get": _operation("Interactive documentation of this document (Swagger UI)",
+                                    {"content": {"text/html": {"schema": {"type": "string"}}}})},
+    }  # fmt: skip
+    info = {"title": f"{manifest.model_name} prediction API", "version": str(manifest.model_version),
+            "description": "Serves the registry's champion model, exported to ONNX."}  # fmt: skip
+    return {"openapi": "3.1.0", "info": info, "paths": paths, "components": {"schemas": schemas}}

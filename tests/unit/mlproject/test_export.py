@@ -7,7 +7,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
 from mlproject import config, export, features
-from mlproject.onnx_graph import group_inputs
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlproject.train import fit
 from mlserve import manifest as contract
@@ -43,29 +42,13 @@ def test_the_active_projects_model_converts_and_agrees_with_scikit_learn(
     assert sorted(column for feed in converted[1] for column in feed.columns) == sorted(schema.feature_names)
 
 
-def test_the_penguins_model_takes_a_numbers_and_a_categories_tensor_and_has_plain_outputs(fitted):
+def test_the_penguins_model_takes_one_input_per_column_and_has_plain_outputs(fitted):
     onnx_model, feeds, outputs = export.convert(fitted, PENGUINS, "classification")
     graph = onnx.load_from_string(onnx_model).graph
-    assert feeds == [contract.Feed("numbers", PENGUINS.numeric), contract.Feed("categories", PENGUINS.categorical)]
-    assert [i.name for i in graph.input] == ["numbers", "categories"]
-    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [0, len(PENGUINS.numeric)]
+    assert [i.name for i in graph.input] == PENGUINS.feature_names
+    assert feeds == [contract.Feed(name, [name]) for name in PENGUINS.feature_names]
+    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [0, 1]
     assert outputs == [o.name for o in graph.output] == ["label", "probabilities"]
-    per_column, columns, _ = export.convert(fitted, PENGUINS, "classification", group=False)
-    assert [i.name for i in onnx.load_from_string(per_column).graph.input] == PENGUINS.feature_names
-    assert columns == [contract.Feed(name, [name]) for name in PENGUINS.feature_names]
-    assert len(graph.node) < len(onnx.load_from_string(per_column).graph.node)
-
-
-def test_a_graph_of_another_shape_keeps_one_input_per_column(fitted):
-    per_column, _, _ = export.convert(fitted, PENGUINS, "classification", group=False)
-    model = onnx.load_from_string(per_column)
-    for node in model.graph.node:  # a numeric Concat along another axis is not the pattern
-        if node.op_type == "Concat" and list(node.input) == PENGUINS.numeric:
-            node.attribute[0].i = 0
-    feeds = group_inputs(model, PENGUINS.numeric, PENGUINS.categorical)
-    assert feeds[: len(PENGUINS.numeric)] == [{"name": name, "columns": [name]} for name in PENGUINS.numeric]
-    assert feeds[-1] == {"name": "categories", "columns": PENGUINS.categorical}
-    assert [i.name for i in model.graph.input] == [feed["name"] for feed in feeds]
 
 
 @pytest.mark.parametrize("estimator", ["RandomForestClassifier", "LogisticRegression"])

@@ -14,7 +14,6 @@ import pytest
 from mlproject.inputs import model_input
 from mlserve import bundle as bundles
 from mlserve.app import create_app
-from tests.helpers import write_bundle
 
 RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181, "body_mass_g": 3750,
           "island": "Torgersen", "sex": "male"}  # fmt: skip
@@ -57,17 +56,6 @@ def test_every_body_form_predicts_what_scikit_learn_predicts(client, fitted, spl
         assert response.json["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
     assert predict(client, RECORD).json["predictions"] == ["Adelie"]
     assert predict(client, ROW).json["predictions"] == ["Adelie"]
-
-
-def test_a_bundle_with_one_input_per_column_serves_the_same_answers(client, fitted, splits, penguins_schema, tmp_path):
-    """The fallback export (a graph that could not be regrouped) is served through its own feeds."""
-    _, test = splits
-    names = penguins_schema.feature_names
-    per_column = create_app({"MODEL_DIR": str(write_bundle(tmp_path, fitted, test, penguins_schema, group=False)),
-                             "LOAD_IN_BACKGROUND": False, "MAX_ROWS": 500}).test_client()  # fmt: skip
-    assert [feed["name"] for feed in per_column.get("/metadata").json["feeds"]] == names
-    rows = json.loads(test[names].to_json(orient="values"))
-    assert predict(per_column, rows).json == predict(client, rows).json
 
 
 def test_records_and_positional_rows_may_be_mixed(client):

@@ -1,6 +1,7 @@
 """Schemathesis against the server's own /openapi.json: generated requests, valid and invalid, to every
-operation of a classifier's server and of a regression model's. No 5xx, and every response must conform
-to the document (status, content type, schema)."""
+operation of a classifier's server and of a regression model's, with every check: no 5xx, every response
+conforms to the document (status, content type, schema), every schema-valid request is accepted (CSV and
+MLflow's forms included) and every schema-violating one is refused."""
 
 import tempfile
 from pathlib import Path
@@ -9,7 +10,6 @@ import pandas as pd
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mlproject import config
 from mlproject.prepare import split
@@ -55,11 +55,8 @@ def conforms_and_never_fails(case, task: str) -> None:
     COUNTS[task] += 1
     COUNTS["server_errors"] += response.status_code >= 500
     assert response.status_code < 500, response.text
-    # /predict's document is exact: every schema-valid body must be accepted. MLflow's protocol ties
-    # fields together (a CSV text's header, dataframe_split's column order, equal column lengths), which
-    # a schema cannot say: there, conformance is checked, not that every schema-valid body is accepted.
-    loose = [positive_data_acceptance] if case.path == "/invocations" else []
-    case.validate_response(response, excluded_checks=loose)
+    # The document is exact: every schema-valid request is accepted, every other refused.
+    case.validate_response(response)
 
 
 @classifier.parametrize()
