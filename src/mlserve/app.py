@@ -1,7 +1,7 @@
 """The prediction API: a Flask application factory serving the exported champion through onnxruntime.
 
-Imports nothing from the training code. Every client mistake gets a JSON error with a 4xx status; a
-500 means a bug in the server and never carries a traceback.
+Imports nothing from the training code. Every client mistake gets a JSON error with a 4xx status; a 500
+means a bug in the server and never carries a traceback.
 """
 
 from __future__ import annotations
@@ -13,71 +13,60 @@ from collections.abc import Mapping
 from importlib.util import find_spec
 from pathlib import Path
 
+import msgspec
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from mlserve import bundle as bundles
 from mlserve.answers import Answers
-from mlserve.inputs import InputError, Inputs, parse_json
+from mlserve.inputs import InputError, Inputs
 from mlserve.manifest import encode
 from mlserve.openapi import build_spec
 
 log = logging.getLogger("mlserve")
 api = Blueprint("api", __name__)
 JSON = "application/json"
-SWAGGER_UI = Path(find_spec("flask_swagger_ui").origin or "").parent / "dist"  # type: ignore[union-attr]
+SWAGGER_UI = Path(str(getattr(find_spec("flask_swagger_ui"), "origin", ""))).parent / "dist"
 DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Prediction API</title>
 <link rel="stylesheet" href="docs/assets/swagger-ui.css"></head><body><div id="swagger-ui"></div>
 <script src="docs/assets/swagger-ui-bundle.js"></script><script>window.ui = SwaggerUIBundle({url: "openapi.json",
 dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null});</script></body></html>"""
 
 
-def _flag(raw: str) -> bool:
-    return raw.strip().lower() in {"1", "true", "yes"}
+class Settings(msgspec.Struct, forbid_unknown_fields=True):
+    """The server's settings, from environment variables of the same names (README: Serving)."""
 
-
-SETTINGS = {  # environment variable (and config key) -> (type, default)
-    "MODEL_DIR": (str, "models/serving"),
-    "MAX_BODY_BYTES": (int, 16 * 1024 * 1024),
-    "MAX_ROWS": (int, 10_000),
-    "LOAD_IN_BACKGROUND": (_flag, False),
-}
+    MODEL_DIR: str = "models/serving"
+    MAX_BODY_BYTES: int = 16 * 1024 * 1024
+    MAX_ROWS: int = 10_000
+    LOAD_IN_BACKGROUND: bool = False  # answer /health (and /ready with 503) while a large model loads
 
 
 def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
-    settings = {}
-    for name, (kind, default) in SETTINGS.items():
-        raw = environ.get(name)
-        try:
-            settings[name] = default if raw is None else kind(raw)  # type: ignore[operator]
-        except ValueError:
-            raise ValueError(f"environment variable {name}={raw!r} is not valid") from None
-    return settings
+    given = {name: environ[name] for name in Settings.__struct_fields__ if name in environ}
+    try:
+        return msgspec.structs.asdict(msgspec.convert(given, Settings, strict=False))
+    except msgspec.ValidationError as error:
+        raise ValueError(f"environment variable {str(error).rpartition('$.')[2]} is not valid: {error}") from None
 
 
 class Model:
-    """The bundle, loaded once per process, with the request types and answer writer of its model.
-
-    By default a worker loads it before it accepts a single request, so no client ever meets a worker
-    without a model. LOAD_IN_BACKGROUND=1 answers /health (and /ready with 503) during a long load.
-    """
+    """The bundle, loaded once per process, with its model's request types and answers; by default a worker
+    loads it before it accepts a single request, so no client ever meets a worker without a model."""
 
     def __init__(self, directory: Path):
-        self.directory = directory
+        self.directory, self.loaded = directory, threading.Event()
         self.bundle: bundles.Bundle | None = None
-        self.inputs: Inputs
-        self.answers: Answers
         self.error: str | None = None
-        self.loaded = threading.Event()
+        self.inputs: Inputs  # and answers: set with the bundle
+        self.answers: Answers
 
     def load(self) -> None:
         try:
             bundle = bundles.load(self.directory)
-            self.inputs, self.answers = Inputs(bundle.manifest), Answers(bundle.manifest)
-            self.bundle = bundle  # last: a request that finds the bundle finds everything
-            manifest = bundle.manifest
-            log.info("serving %s version %s (%s)", manifest.model_name, manifest.model_version, manifest.task)
+            self.inputs, self.answers, self.bundle = Inputs(bundle.manifest), Answers(bundle.manifest), bundle
+            log.info("serving %s version %s", bundle.manifest.model_name, bundle.manifest.model_version)
         except bundles.BundleError as error:
             self.error = str(error)
             log.error("cannot serve: %s", error)
@@ -99,22 +88,23 @@ def json_response(body: object, status: int = 200, headers: dict | None = None) 
 
 
 def body_of(*allowed: str) -> tuple[str, bytes]:
-    """The request's media type, if `allowed` (and UTF-8), and its body, within MAX_CONTENT_LENGTH."""
+    """The request's media type, if one of `allowed` and UTF-8, and its body, within MAX_BODY_BYTES."""
     mimetype, charset = request.mimetype, request.mimetype_params.get("charset", "utf-8").lower()
     if mimetype not in allowed:
         raise InputError(f"Content-Type must be {' or '.join(allowed)}, got {mimetype or 'none'}", status=415)
     if charset not in ("utf-8", "utf8"):
         raise InputError(f"the charset must be utf-8, got {charset}", status=415)
-    body, limit = request.get_data(cache=False), current_app.config["MAX_BODY_BYTES"]
-    if len(body) > limit:  # a chunked body: werkzeug stops reading at MAX_CONTENT_LENGTH, one byte past the limit
+    body = request.get_data(cache=False)
+    if len(body) > current_app.config["MAX_BODY_BYTES"]:  # werkzeug ends a chunked body at MAX_CONTENT_LENGTH
         raise RequestEntityTooLarge()
     return mimetype, body
 
 
 @api.get("/")
 def index() -> Response:
-    text = "The model server is running. POST records to /predict; the API is described at /docs.\n"
-    return Response(text, mimetype="text/plain")
+    return Response(
+        "The model server is running: POST records to /predict; the API is at /docs.\n", mimetype="text/plain"
+    )
 
 
 @api.get("/health")
@@ -124,8 +114,7 @@ def health() -> Response:
 
 @api.get("/ready")
 def ready() -> Response:
-    bundle = model().bundle
-    if bundle is None:
+    if (bundle := model().bundle) is None:
         return json_response({"status": "failed" if model().error else "loading", "error": model().error}, 503)
     return json_response({"status": "ready", "model_version": bundle.manifest.model_version})
 
@@ -137,21 +126,17 @@ def metadata() -> Response:
 
 @api.post("/predict")
 def predict() -> Response:
-    served = model()
-    bundle = served.require()
-    rows = served.inputs.from_json(body_of(JSON)[1])
-    outputs = bundle.predict(served.inputs.feeds_of(rows, current_app.config["MAX_ROWS"]))
+    served, max_rows = model(), current_app.config["MAX_ROWS"]
+    outputs = served.require().predict(served.inputs.feeds_of(served.inputs.from_json(body_of(JSON)[1]), max_rows))
     return Response(served.answers.predict(outputs), mimetype=JSON)
 
 
 @api.post("/invocations")
 def invocations() -> Response:
-    served = model()
-    bundle = served.require()
-    mimetype, body = body_of(JSON, "text/csv")
-    rows = served.inputs.from_csv(body) if mimetype == "text/csv" else served.inputs.from_mlflow(parse_json(body, True))
-    outputs = bundle.predict(served.inputs.feeds_of(rows, current_app.config["MAX_ROWS"]))
-    return Response(served.answers.mlflow(outputs), mimetype=JSON)
+    served, max_rows = model(), current_app.config["MAX_ROWS"]
+    bundle, (mimetype, body) = served.require(), body_of(JSON, "text/csv")
+    rows = served.inputs.from_csv(body) if mimetype == "text/csv" else served.inputs.from_mlflow(body)
+    return Response(served.answers.mlflow(bundle.predict(served.inputs.feeds_of(rows, max_rows))), mimetype=JSON)
 
 
 @api.get("/ping")
@@ -168,8 +153,7 @@ def version() -> Response:
 
 @api.get("/openapi.json")
 def openapi() -> Response:
-    served = model()
-    return json_response(build_spec(served.require().manifest, served.inputs, current_app.config["MAX_ROWS"]))
+    return json_response(build_spec(model().require().manifest, model().inputs, current_app.config["MAX_ROWS"]))
 
 
 @api.get("/docs")
@@ -179,12 +163,12 @@ def docs() -> Response:
 
 @api.app_errorhandler(InputError)
 def input_error(error: InputError) -> Response:
-    return json_response(error.body(), error.status, {"Retry-After": "1"} if error.status == 503 else None)
+    return json_response(error.body, error.status, {"Retry-After": "1"} if error.status == 503 else None)
 
 
 @api.app_errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Response:
-    if error.code == 413:  # from MAX_CONTENT_LENGTH, declared or read
+    if error.code == 413:
         message = f"the body exceeds the limit of {current_app.config['MAX_BODY_BYTES']} bytes"
     else:
         message = f"{error.name}: {error.description}"
@@ -201,7 +185,7 @@ def unexpected(error: Exception) -> Response:
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=SWAGGER_UI, static_url_path="/docs/assets")
     app.config.update(settings_from_env(), **(config or {}))
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"] + 1  # see body_of()
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"] + 1  # one byte more: see body_of()
     app.extensions["model"] = state = Model(Path(app.config["MODEL_DIR"]))
     if app.config["LOAD_IN_BACKGROUND"]:
         threading.Thread(target=state.load, name="load-model", daemon=True).start()

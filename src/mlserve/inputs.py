@@ -1,8 +1,8 @@
 """Request bodies -> the model's inputs, or an InputError that names every bad row and field.
 
-The types of a record (an object) and a positional row (an array) are built from the manifest, so msgspec
-decodes and validates a well-formed body in one pass in C. Only a body it refuses is parsed again, by the
-standard library, to say exactly what is wrong and where.
+msgspec types of a record (an object) and a positional row (an array), built from the manifest, decode and
+validate a well-formed body in one pass in C. Only a body they refuse is parsed again, by the standard
+library, to say exactly what is wrong and where.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from operator import attrgetter
 from typing import Annotated, Any, Literal
 
@@ -21,8 +20,6 @@ from mlserve.manifest import InputColumn, Manifest
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-MISSING_CATEGORY = ""  # what the exported model reads as a missing category
-MAX_DETAIL = 50
 JSON_TYPES = {
     bool: "a boolean",
     str: "a string",
@@ -38,43 +35,21 @@ class InputError(Exception):
 
     def __init__(self, message: str, detail: list[dict] | None = None, status: int = 400):
         super().__init__(message)
-        self.message, self.detail, self.status = message, detail or [], status
-
-    def body(self) -> dict:
-        body: dict = {"error": self.message}
-        if self.detail:
-            body["detail"] = self.detail[:MAX_DETAIL]
-            if len(self.detail) > MAX_DETAIL:
-                body["detail_truncated"] = len(self.detail) - MAX_DETAIL
-        return body
+        self.status, self.body = status, {"error": message, **({"detail": detail[:50]} if detail else {})}
 
 
-def value_type(column: InputColumn) -> Any:
-    """A number the float32 model can hold, or one of the column's categories; null where allowed."""
-    if column.type == "number":
-        kind: Any = Annotated[float, msgspec.Meta(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
-    else:
-        kind = Literal[tuple(column.categories or ())]
-    return kind | None if column.nullable else kind
-
-
-def _reject(constant: str) -> None:
+def _refuse(constant: str) -> None:
     raise InputError(f"malformed JSON: {constant} is not a JSON number; send null for a missing value")
 
 
-def _nan_is_missing(constant: str) -> None:
-    """MLflow's own client writes a missing value as NaN: read it as null; infinities stay refused."""
-    if constant != "NaN":
-        _reject(constant)
+STRICT = json.JSONDecoder(parse_constant=_refuse)
+MLFLOW = json.JSONDecoder(parse_constant=lambda c: None if c == "NaN" else _refuse(c))  # MLflow's client sends NaN
 
 
-_DECODERS = {False: json.JSONDecoder(parse_constant=_reject), True: json.JSONDecoder(parse_constant=_nan_is_missing)}
-
-
-def parse_json(body: bytes, nan_is_missing: bool = False) -> object:
-    """Strict JSON with messages that say what is wrong (msgspec's name only a byte offset)."""
+def parse_json(body: bytes, decoder: json.JSONDecoder = STRICT) -> object:
+    """JSON with messages that say what is wrong (msgspec's name a byte offset)."""
     try:
-        return _DECODERS[nan_is_missing].decode(body.decode("utf-8"))
+        return decoder.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError("malformed JSON: the body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
@@ -91,63 +66,66 @@ def rows_of(payload: object) -> list:
         raise InputError("the body must be a record (object), a list of records, or positional rows (arrays)")
     if not payload:
         raise InputError("no rows: the body is an empty list")
-    nested = [isinstance(item, dict | list) for item in payload]
-    if all(nested):
-        return payload
-    if not any(nested):
-        return [payload]
-    raise InputError("a list must hold records (objects) or rows (arrays), or be one row of values, not a mix")
+    nested = {isinstance(item, dict | list) for item in payload}
+    if len(nested) > 1:
+        raise InputError("a list must hold records (objects) or rows (arrays), or be one row of values, not a mix")
+    return payload if True in nested else [payload]
 
 
 def _problem(value: object, column: InputColumn) -> str | None:
+    got = JSON_TYPES.get(type(value), "a value")
     if value is None:
         return None if column.nullable else f"null is not allowed: a {column.type} is required"
     if column.type == "category":
         if not isinstance(value, str):
-            return f"expected a string, got {JSON_TYPES.get(type(value), 'a value')}"
+            return f"expected a string, got {got}"
         allowed = column.categories or []
         return None if value in allowed else f"unknown category {value!r}; allowed: {', '.join(sorted(allowed))}"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"expected a number, got {JSON_TYPES.get(type(value), 'a value')}"
+    if got != "a number":
+        return f"expected a number, got {got}"
     try:
-        fits = abs(float(value)) <= FLOAT32_MAX
+        fits = abs(float(value)) <= FLOAT32_MAX  # type: ignore[arg-type]
     except OverflowError:  # an integer too large for any float
         fits = False
     return None if fits else f"must be a finite number within ±{FLOAT32_MAX:.1e}"
 
 
+def _value_type(column: InputColumn) -> Any:
+    """A number the float32 model can hold, or one of the column's categories; null where allowed."""
+    number = Annotated[float, msgspec.Meta(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+    kind: Any = number if column.type == "number" else Literal[tuple(column.categories or ())]
+    return kind | None if column.nullable else kind
+
+
 class Inputs:
-    """What one model accepts: msgspec types of its records and rows, and the columns each ONNX input takes."""
+    """What one model accepts: msgspec types of its records and rows, and the columns of each ONNX input."""
 
     def __init__(self, manifest: Manifest):
-        self.columns = manifest.inputs
-        self.names = [column.name for column in self.columns]
-        fields = [(f"c{at}", value_type(column)) for at, column in enumerate(self.columns)]
-        rename = {field: column.name for (field, _), column in zip(fields, self.columns, strict=True)}
+        self.columns, self.names = manifest.inputs, [column.name for column in manifest.inputs]
+        fields = [(f"c{at}", _value_type(column)) for at, column in enumerate(self.columns)]
+        rename = {field: name for (field, _), name in zip(fields, self.names, strict=True)}
         self.record: Any = msgspec.defstruct("Record", fields, rename=rename, forbid_unknown_fields=True, gc=False)
         self.row: Any = tuple[tuple(kind for _, kind in fields)]
         self.rows: Any = list[self.record | self.row]
-        self.body: Any = self.record | self.rows
-        self.values = attrgetter(*(field for field, _ in fields)) if len(fields) > 1 else lambda r: (r.c0,)
+        self.decoder = msgspec.json.Decoder(self.record | self.rows)  # made once: a decoder is its type's fast path
+        self.values = attrgetter(*rename) if len(rename) > 1 else lambda record: (record.c0,)
         self.feeds = [(feed.name, [self.names.index(c) for c in feed.columns]) for feed in manifest.feeds]
-        self.numeric = [column.type == "number" for column in self.columns]
 
     def from_json(self, body: bytes) -> list:
         """/predict: a record, a list of records or rows, or one row."""
         try:
-            decoded = msgspec.json.decode(body, type=self.body)
+            decoded = self.decoder.decode(body)
             return [decoded] if isinstance(decoded, self.record) else decoded
         except msgspec.MsgspecError:
             return self.checked(rows_of(parse_json(body)))
 
-    def from_mlflow(self, payload: object) -> list:
+    def from_mlflow(self, body: bytes) -> list:
         """MLflow's scoring JSON: exactly one of dataframe_split, dataframe_records, instances, inputs."""
-        if not isinstance(payload, dict):
-            raise InputError(f"the body must be a JSON object with one of: {', '.join(MLFLOW_KEYS)}")
-        present = [key for key in MLFLOW_KEYS if key in payload]
-        if len(present) != 1:
-            found = f"found {', '.join(present)}" if present else "found none"
-            raise InputError(f"the body must hold exactly one of {', '.join(MLFLOW_KEYS)}; {found}")
+        payload = parse_json(body, MLFLOW)
+        present = [key for key in MLFLOW_KEYS if key in payload] if isinstance(payload, dict) else []
+        if not isinstance(payload, dict) or len(present) != 1:
+            found = "; found " + (", ".join(present) or "none") if isinstance(payload, dict) else ""
+            raise InputError(f"the body must be a JSON object with exactly one of {', '.join(MLFLOW_KEYS)}{found}")
         key, data = present[0], payload[present[0]]
         if unknown := sorted(map(str, set(payload) - {key})):
             raise InputError(f"unknown keys beside {key}: {', '.join(unknown)}")
@@ -162,22 +140,22 @@ class Inputs:
         return self.checked(rows_of(data))
 
     def from_csv(self, body: bytes) -> list:
-        """CSV with a header row; empty cells are missing values, blank lines are skipped."""
+        """CSV with a header row; an empty cell is a missing value; blank lines are skipped, as pandas does."""
         try:
-            lines = [line for line in csv.reader(io.StringIO(body.decode("utf-8"))) if line]
-        except (UnicodeDecodeError, csv.Error) as error:
-            reason = "the body is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else error
-            raise InputError(f"malformed CSV: {reason}") from None
-        if len(lines) < 2:
-            raise InputError("no rows: the CSV " + ("has a header only" if lines else "body is empty"))
-        header, numeric = lines[0], {c.name: c.type == "number" for c in self.columns}
+            header, *lines = [line for line in csv.reader(io.StringIO(body.decode("utf-8"))) if line] or [[]]
+        except UnicodeDecodeError:
+            raise InputError("malformed CSV: the body is not UTF-8 text") from None
+        except csv.Error as error:
+            raise InputError(f"malformed CSV: {error}") from None
+        if not lines:
+            raise InputError("no rows: the CSV " + ("has a header only" if header else "body is empty"))
+        numeric = {column.name for column in self.columns if column.type == "number"}
         rows = []
-        for index, cells in enumerate(lines[1:]):
+        for index, cells in enumerate(lines):
             if len(cells) != len(header):
-                problem = f"expected {len(header)} cells"
                 raise InputError(f"malformed CSV: row {index} has {len(cells)} cells, the header {len(header)}",
-                                 [{"row": index, "field": None, "problem": problem}])  # fmt: skip
-            rows.append({name: _cell(cell, numeric.get(name, False)) for name, cell in zip(header, cells, strict=True)})
+                                 [{"row": index, "field": None, "problem": f"expected {len(header)} cells"}])  # fmt: skip
+            rows.append({name: _cell(cell, name in numeric) for name, cell in zip(header, cells, strict=True)})
         return self.checked(rows)
 
     def checked(self, rows: list) -> list:
@@ -186,9 +164,8 @@ class Inputs:
             return msgspec.convert(rows, self.rows)
         except msgspec.ValidationError as error:
             problems = self.problems(rows) or [{"row": None, "field": None, "problem": str(error)}]
-            first = problems[0]
+            first, more = problems[0], f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
             where = f"row {first['row']}" + (f", field '{first['field']}'" if first["field"] else "")
-            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
             raise InputError(f"invalid input at {where}: {first['problem']}{more}", problems) from None
 
     def problems(self, rows: list) -> list[dict]:
@@ -196,34 +173,30 @@ class Inputs:
         for index, row in enumerate(rows):
             if isinstance(row, dict):
                 found += [{"row": index, "field": n, "problem": "missing field"} for n in self.names if n not in row]
-                found += [
-                    {"row": index, "field": str(n), "problem": "unknown field"} for n in row if n not in self.names
-                ]
+                found += [{"row": index, "field": str(n), "problem": "unknown field"} for n in row if n not in self.names]  # fmt: skip
                 values = [(column, row[column.name]) for column in self.columns if column.name in row]
             elif isinstance(row, list) and len(row) == len(self.columns):
                 values = list(zip(self.columns, row, strict=True))
             else:
-                width = f"a positional row needs {len(self.names)} values ({', '.join(self.names)})"
-                problem = f"{width}, got {len(row)}" if isinstance(row, list) else "a row must be a record or an array"
+                needs = f"a positional row needs {len(self.names)} values ({', '.join(self.names)}), got {len(row)}"
+                problem = needs if isinstance(row, list) else "a row must be a record (object) or an array"
                 found.append({"row": index, "field": None, "problem": problem})
                 continue
             found += [{"row": index, "field": c.name, "problem": p} for c, v in values if (p := _problem(v, c))]
         return found
 
     def feeds_of(self, rows: list, max_rows: int) -> dict[str, np.ndarray]:
-        """Typed rows -> one [N, k] array per ONNX input: float32 numbers (null as NaN), or categories."""
-        if len(rows) > max_rows:
-            raise InputError(f"{len(rows)} rows is more than the limit of {max_rows} per request", status=413)
+        """Typed rows -> one [N, k] array per ONNX input: float32 numbers (null as NaN), or categories ("")."""
         if not rows:
             raise InputError("no rows to predict")
+        if len(rows) > max_rows:
+            raise InputError(f"{len(rows)} rows is more than the limit of {max_rows} per request", status=413)
         columns = list(zip(*[row if type(row) is tuple else self.values(row) for row in rows], strict=True))
         feeds = {}
         for name, positions in self.feeds:
-            values = [columns[at] for at in positions]
-            if not self.numeric[positions[0]]:
-                values = [[MISSING_CATEGORY if v is None else v for v in column] for column in values]
-            flat = values[0] if len(values) == 1 else list(zip(*values, strict=True))
-            array = np.array(flat, dtype=np.float32 if self.numeric[positions[0]] else object)
+            numeric = self.columns[positions[0]].type == "number"
+            values = [columns[at] if numeric else ["" if v is None else v for v in columns[at]] for at in positions]
+            array = np.array(values[0] if len(values) == 1 else list(zip(*values)), np.float32 if numeric else object)
             feeds[name] = array.reshape(len(rows), len(positions))
         return feeds
 
@@ -235,28 +208,24 @@ def _split_rows(data: object) -> list:
         )
     if unknown := sorted(map(str, set(data) - {"columns", "data", "index"})):
         raise InputError(f"dataframe_split: unknown keys {', '.join(unknown)}")
-    if not isinstance(data.get("index", []), list):
-        raise InputError("dataframe_split.index must be a list")
     names = data["columns"]
     if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
         raise InputError("dataframe_split.columns must be distinct column names")
+    if not isinstance(data.get("index", []), list):
+        raise InputError("dataframe_split.index must be a list")
     for index, row in enumerate(data["data"]):
         if not isinstance(row, list) or len(row) != len(names):
             raise InputError(f"dataframe_split.data row {index} must be a list of {len(names)} values",
                              [{"row": index, "field": None, "problem": f"expected {len(names)} values"}])  # fmt: skip
-    if not data["data"]:
-        raise InputError("no rows: dataframe_split.data is empty")
     return [dict(zip(names, row, strict=True)) for row in data["data"]]
 
 
 def _cell(cell: str, numeric: bool) -> object:
     """An empty cell is missing; a number column's cell is a number if it reads as a finite one."""
-    if cell == "":
-        return None
-    if numeric:
-        try:
-            number = float(cell)
-        except ValueError:
-            return cell
-        return number if math.isfinite(number) else cell  # "nan" and "inf" are not measurements
-    return cell
+    if cell == "" or not numeric:
+        return cell or None
+    try:
+        number = float(cell)
+    except ValueError:
+        return cell
+    return number if abs(number) < float("inf") else cell  # "nan" and "inf" are not measurements

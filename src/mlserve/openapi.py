@@ -105,7 +105,7 @@ def build_spec(manifest: Manifest, inputs: Inputs, max_rows: int) -> dict:
     status = {"status": {"type": "string"}, "model_version": {"type": "integer"}, "error": nullable["string"]}
     problem = {"row": nullable["integer"], "field": nullable["string"], "problem": {"type": "string"}}
     detail = {"type": "array", "items": {"type": "object", "properties": problem}}
-    error = {"error": {"type": "string"}, "detail": detail, "detail_truncated": {"type": "integer"}}
+    error = {"error": {"type": "string"}, "detail": detail}
     status, error = (
         {"type": "object", "required": [key], "properties": p} for key, p in (("status", status), ("error", error))
     )
