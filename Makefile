@@ -55,9 +55,10 @@ test: $(STAMP) system-packages ## Run every test, the slow end-to-end and contai
 test-fast: $(STAMP) ## Run the unit tests only
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: $(STAMP) ## Check style and common bugs with ruff
+lint: $(STAMP) ## Check style and common bugs with ruff, and the types of src/ with mypy
 	$(BIN)/ruff check src tests benchmarks scripts examples deploy client.py
 	$(BIN)/ruff format --check src tests benchmarks scripts examples deploy client.py
+	$(BIN)/mypy
 
 lock: $(STAMP) ## Recompile every lock file from its .in file (needs the network)
 	$(PIP_COMPILE) --output-file requirements.txt requirements.in

@@ -14,7 +14,7 @@ import difflib
 import importlib
 import re
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.utils._param_validation import InvalidParameterError, StrOptions
@@ -63,10 +63,14 @@ def _wants_function(cls: type, parameter: str, value: object) -> bool:
     return not any(isinstance(c, StrOptions) and value in c.options for c in constraints)
 
 
+def _is_estimator_class(value: object) -> TypeGuard[type[BaseEstimator]]:
+    return isinstance(value, type) and issubclass(value, BaseEstimator)
+
+
 def build_step(name: str, spec: StepParams, seed: int) -> BaseEstimator:
     key = f"model.steps.{name}"
     cls = resolve(spec.estimator, f"{key}.estimator")
-    if not (isinstance(cls, type) and issubclass(cls, BaseEstimator)):
+    if not _is_estimator_class(cls):
         raise EstimatorError(f"{key}.estimator: {spec.estimator!r} is not a scikit-learn estimator class")
     accepted = cls._get_param_names()
     hyperparameters = {}

@@ -20,6 +20,7 @@ import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
+from typing import SupportsFloat, cast
 
 import pandas as pd
 
@@ -124,12 +125,13 @@ def log_run(
 ):
     """One MLflow run: params, metrics, lineage tags, reports, data sets and the model (with its code)."""
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
     example = model_input(test, SCHEMA).head(5)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name()) as active:
         mlflow.log_params(config.flatten(params.model_dump()))
-        mlflow.log_metrics({metric_name(k): float(v) for k, v in config.flatten(metrics).items()})
+        mlflow.log_metrics({metric_name(k): float(cast(SupportsFloat, v)) for k, v in config.flatten(metrics).items()})
         mlflow.set_tags({**lineage_tags(), "task": params.task, "champion_decision": decision.reason})
         mlflow.log_artifact(str(config.METRICS_FILE), artifact_path=str(config.REPORTS_DIR))
         mlflow.log_artifacts(str(config.PLOTS_DIR), artifact_path=str(config.PLOTS_DIR))
@@ -138,7 +140,7 @@ def log_run(
             with warnings.catch_warnings():
                 # MLflow registers its local-file source under two names and warns that a path matches both.
                 warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-                dataset = mlflow.data.from_pandas(frame, source=str(path), name=path.stem, targets=SCHEMA.label)
+                dataset = from_pandas(frame, source=str(path), name=path.stem, targets=SCHEMA.label)
             mlflow.log_input(dataset, context=context)
         with warnings.catch_warnings():
             # Integer classes make MLflow hint that integers cannot be missing: labels never are.
@@ -195,12 +197,13 @@ def scores_of(metrics: dict, params: config.Params) -> tuple[float, float]:
     """The gate's metric on the test split and the comparison metric's cross-validated mean."""
     gate, name = params.registry.gate.metric, params.comparison_metric
     tested, cross_validated = metrics.get(gate), metrics.get("cv", {}).get(name, {}).get("mean")
-    for key, value in ((gate, tested), (f"cv.{name}.mean", cross_validated)):
-        if not isinstance(value, float | int):
-            raise TrackingError(
-                f"{config.METRICS_FILE} has no {key}, which params.yaml's registry names; run `dvc repro`"
-            )
-    return tested, cross_validated
+    return _score(tested, gate), _score(cross_validated, f"cv.{name}.mean")
+
+
+def _score(value: object, key: str) -> float:
+    if not isinstance(value, float | int):
+        raise TrackingError(f"{config.METRICS_FILE} has no {key}, which params.yaml's registry names; run `dvc repro`")
+    return value
 
 
 def run(params: config.Params) -> dict:

@@ -7,6 +7,7 @@ so one run tells the user everything that is wrong, each naming its column and r
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import pandas as pd
 
@@ -53,7 +54,7 @@ class DatasetSchema:
         return self.target.name
 
     @property
-    def task(self) -> str:
+    def task(self) -> Literal["classification", "regression"]:
         return "classification" if isinstance(self.target, CategoricalColumn) else "regression"
 
     @property

@@ -29,7 +29,7 @@ class Answers:
     def __init__(self, manifest: Manifest):
         self.classification = manifest.task == "classification"
         self.decimals = decimals(manifest.tolerance.absolute)
-        self.closing = {"classes": manifest.classes} if self.classification else {}
+        self.closing: dict[str, object] = {"classes": manifest.classes} if self.classification else {}
         self.closing["model_version"] = manifest.model_version
 
     def numbers(self, values: np.ndarray) -> np.ndarray:

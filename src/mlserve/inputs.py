@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from operator import attrgetter
+from types import GenericAlias
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -102,11 +103,12 @@ class Inputs:
 
     def __init__(self, manifest: Manifest):
         self.columns, self.names = manifest.inputs, [column.name for column in manifest.inputs]
+        self.fields = set(self.names)
         fields = [(f"c{at}", _value_type(column)) for at, column in enumerate(self.columns)]
         rename = {field: name for (field, _), name in zip(fields, self.names, strict=True)}
         self.record: Any = msgspec.defstruct("Record", fields, rename=rename, forbid_unknown_fields=True, gc=False)
-        self.row: Any = tuple[tuple(kind for _, kind in fields)]
-        self.rows: Any = list[self.record | self.row]
+        self.row: Any = GenericAlias(tuple, tuple(kind for _, kind in fields))  # tuple[<column 1>, <column 2>, ...]
+        self.rows: Any = GenericAlias(list, self.record | self.row)
         self.decoder = msgspec.json.Decoder(self.record | self.rows)  # made once: a decoder is its type's fast path
         self.values = attrgetter(*rename) if len(rename) > 1 else lambda record: (record.c0,)
         self.feeds = [(feed.name, [self.names.index(c) for c in feed.columns]) for feed in manifest.feeds]
@@ -153,8 +155,10 @@ class Inputs:
         rows = []
         for index, cells in enumerate(lines):
             if len(cells) != len(header):
-                raise InputError(f"malformed CSV: row {index} has {len(cells)} cells, the header {len(header)}",
-                                 [{"row": index, "field": None, "problem": f"expected {len(header)} cells"}])  # fmt: skip
+                problem = {"row": index, "field": None, "problem": f"expected {len(header)} cells"}
+                raise InputError(
+                    f"malformed CSV: row {index} has {len(cells)} cells, the header {len(header)}", [problem]
+                )
             rows.append({name: _cell(cell, name in numeric) for name, cell in zip(header, cells, strict=True)})
         return self.checked(rows)
 
@@ -173,7 +177,9 @@ class Inputs:
         for index, row in enumerate(rows):
             if isinstance(row, dict):
                 found += [{"row": index, "field": n, "problem": "missing field"} for n in self.names if n not in row]
-                found += [{"row": index, "field": str(n), "problem": "unknown field"} for n in row if n not in self.names]  # fmt: skip
+                found += [
+                    {"row": index, "field": str(n), "problem": "unknown field"} for n in row if n not in self.fields
+                ]
                 values = [(column, row[column.name]) for column in self.columns if column.name in row]
             elif isinstance(row, list) and len(row) == len(self.columns):
                 values = list(zip(self.columns, row, strict=True))
@@ -196,7 +202,9 @@ class Inputs:
         for name, positions in self.feeds:
             numeric = self.columns[positions[0]].type == "number"
             values = [columns[at] if numeric else ["" if v is None else v for v in columns[at]] for at in positions]
-            array = np.array(values[0] if len(values) == 1 else list(zip(*values)), np.float32 if numeric else object)
+            array = np.array(
+                values[0] if len(values) == 1 else list(zip(*values, strict=True)), np.float32 if numeric else object
+            )
             feeds[name] = array.reshape(len(rows), len(positions))
         return feeds
 

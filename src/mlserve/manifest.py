@@ -24,7 +24,7 @@ class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     pass
 
 
-class InputColumn(_Strict):
+class InputColumn(_Strict, frozen=True):
     """A column of the request, under the user's own name."""
 
     name: str
@@ -39,21 +39,21 @@ class InputColumn(_Strict):
             raise ValueError(f"input column {self.name!r}: categories are given for, and only for, a category column")
 
 
-class Feed(_Strict):
+class Feed(_Strict, frozen=True):
     """One input of the ONNX model (its own name) and the request columns it carries, in order."""
 
     name: str
     columns: list[str]
 
 
-class Tolerance(_Strict):
+class Tolerance(_Strict, frozen=True):
     """ONNX and scikit-learn agree when |onnx - sklearn| <= absolute + relative * |sklearn|."""
 
     absolute: float
     relative: float
 
 
-class Parity(_Strict):
+class Parity(_Strict, frozen=True):
     """What the export checked: rows compared, and the largest difference of the numeric outputs."""
 
     rows: int
@@ -61,7 +61,7 @@ class Parity(_Strict):
     labels_equal: bool | None = None  # classification only
 
 
-class Manifest(_Strict):
+class Manifest(_Strict, frozen=True):
     format_version: int
     task: Literal["classification", "regression"]
     model_name: str
