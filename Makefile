@@ -83,8 +83,8 @@ ui: $(STAMP) ## MLflow's UI on the project's store (UI_PORT, default 5000): prin
 serve: $(STAMP) ## Serve models/serving/ locally on gunicorn (HOST, PORT, WORKERS, ... from the environment)
 	HOST=$${HOST:-127.0.0.1} $(BIN)/gunicorn --config src/mlserve/gunicorn_conf.py
 
-image: ## Build the serving image with Docker (IMAGE=name to choose its tag)
-	docker build --tag $${IMAGE:-model-api} .
+image: $(STAMP) ## Build the serving image (Docker or podman; IMAGE=name to tag it) and print its ID: the same for every build of a commit
+	$(BIN)/python -m scripts.containers $${IMAGE:-localhost/model-api:latest} $${NO_CACHE:+--no-cache}
 
 bench-serve: $(STAMP) system-packages ## Throughput and latency of the server vs `mlflow models serve` (markdown table)
 	$(BIN)/python -m benchmarks.serve

@@ -7,10 +7,15 @@ packages with debootstrap, trusting the host's CA certificates (outgoing TLS may
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,11 +130,68 @@ def base_image(engine: Engine, default: str = DEFAULT_BASE) -> str:
     return build_local_base(engine)
 
 
-def build(engine: Engine, context: Path, tag: str) -> str:
-    base = base_image(engine)
-    args = ["build", "--tag", tag, "--build-arg", f"BASE_IMAGE={base}"]
-    if engine.command == "podman":
-        # docker format keeps HEALTHCHECK (OCI drops it); no layer cache, so no stray images are left behind
-        args += ["--format", "docker", "--layers=false"]
-    engine.run(*args, str(context), timeout=1800)
-    return base
+def source_date_epoch(context: Path) -> str:
+    """SOURCE_DATE_EPOCH if set, else the time of the commit the context is at: every date in the image."""
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return os.environ["SOURCE_DATE_EPOCH"]
+    log = subprocess.run(["git", "log", "-1", "--format=%ct"], cwd=context, capture_output=True, text=True)
+    return log.stdout.strip() if log.returncode == 0 and log.stdout.strip() else "0"
+
+
+def build(engine: Engine, context: Path, tag: str, cache: bool = True) -> str:
+    """Build the serving image; its ID, which two builds of one commit share (README: Reproducible image)."""
+    epoch = source_date_epoch(context)
+    args = ["build", "--tag", tag, "--build-arg", f"BASE_IMAGE={base_image(engine)}"]
+    args += ["--build-arg", f"SOURCE_DATE_EPOCH={epoch}", *([] if cache else ["--no-cache"])]
+    if engine.command == "docker":
+        engine.run(*args, str(context), timeout=1800)
+        return engine.run("image", "inspect", "--format", "{{.Id}}", tag).stdout.strip()
+    # docker format keeps HEALTHCHECK (OCI drops it); --timestamp dates every file and the image itself
+    engine.run(*args, "--format", "docker", "--layers=false", "--timestamp", epoch, str(context), timeout=1800)
+    return without_build_host(engine, tag)
+
+
+def without_build_host(engine: Engine, tag: str) -> str:
+    """podman 4's buildah writes its build container's ID, a random hostname, the parent image and history
+    comments naming intermediate images into the image's config, so two builds with identical layers get
+    different IDs; newer ones leave them out. The image is saved, its config rewritten without them, and
+    loaded back under the same tag: the same layers and settings, an ID that depends on the content only."""
+    with tempfile.TemporaryDirectory(prefix="image-") as scratch:
+        saved, rewritten = Path(scratch, "saved.tar"), Path(scratch, "rewritten.tar")
+        engine.run("save", "--format", "docker-archive", "--output", str(saved), tag)
+        with tarfile.open(saved) as source, tarfile.open(rewritten, "w", format=tarfile.PAX_FORMAT) as target:
+            [entry] = json.load(source.extractfile("manifest.json"))  # type: ignore[arg-type]
+            config = json.load(source.extractfile(entry["Config"]))  # type: ignore[arg-type]
+            config.pop("container", None)
+            config.pop("parent", None)
+            for key in ("config", "container_config"):
+                if isinstance(config.get(key), dict):
+                    config[key]["Hostname"] = ""
+            for step in config.get("history", []):
+                if str(step.get("comment", "")).startswith("FROM "):
+                    del step["comment"]
+            blob = json.dumps(config, separators=(",", ":")).encode()
+            digest = hashlib.sha256(blob).hexdigest()
+            entry.update(Config=f"{digest}.json", RepoTags=[tag])
+            files = [(entry["Config"], io.BytesIO(blob), len(blob))]
+            files += [(layer, source.extractfile(layer), source.getmember(layer).size) for layer in entry["Layers"]]
+            manifest = json.dumps([entry]).encode()
+            for name, data, size in [*files, ("manifest.json", io.BytesIO(manifest), len(manifest))]:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = size, 0o644
+                target.addfile(info, data)
+        engine.run("rmi", "--force", tag)
+        engine.run("load", "--input", str(rewritten))
+    return f"sha256:{digest}"
+
+
+def main(argv: list[str]) -> int:
+    """`make image`: python -m scripts.containers TAG [--no-cache] -> prints the image ID."""
+    tag, cache = argv[0] if argv else "model-api", "--no-cache" not in argv
+    engine = find_engine(Path(tempfile.mkdtemp(prefix="engine-")))
+    print(build(engine, Path(__file__).resolve().parents[1], tag, cache))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
