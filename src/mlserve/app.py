@@ -12,6 +12,7 @@ import threading
 from collections.abc import Mapping
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 import orjson
@@ -38,8 +39,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     """The server's settings, from environment variables of the same names (README: Serving)."""
 
     MODEL_DIR: str = "models/serving"
-    MAX_BODY_BYTES: int = 16 * 1024 * 1024
-    MAX_ROWS: int = 10_000
+    MAX_BODY_BYTES: Annotated[int, msgspec.Meta(ge=1)] = 16 * 1024 * 1024
+    MAX_ROWS: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     LOAD_IN_BACKGROUND: bool = False  # answer /health (and /ready with 503) while a large model loads
 
 
@@ -48,7 +49,9 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict:
     try:
         return msgspec.structs.asdict(msgspec.convert(given, Settings, strict=False))
     except msgspec.ValidationError as error:
-        raise ValueError(f"environment variable {str(error).rpartition('$.')[2]} is not valid: {error}") from None
+        reason, _, where = str(error).partition(" - at `$.")
+        name = where.rstrip("`")
+        raise ValueError(f"environment variable {name}={environ.get(name)!r} is not valid: {reason}") from None
 
 
 class Model:

@@ -13,7 +13,7 @@ import pytest
 
 from mlproject.inputs import model_input
 from mlserve import bundle as bundles
-from mlserve.app import create_app
+from mlserve.app import create_app, settings_from_env
 
 RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181, "body_mass_g": 3750,
           "island": "Torgersen", "sex": "male"}  # fmt: skip
@@ -268,3 +268,55 @@ def test_the_gunicorn_master_starts_no_runtime_its_workers_would_inherit():
     code = "import sys, mlserve.gunicorn_conf; print(sorted({'onnxruntime', 'numpy'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "utf-16"])
+def test_a_charset_other_than_utf8_is_415(client, charset):
+    response = client.post("/predict", data=json.dumps(RECORD), content_type=f"application/json; charset={charset}")
+    assert response.status_code == 415 and f"got {charset}" in response.json["error"]
+    utf8 = client.post("/predict", data=json.dumps(RECORD), content_type="application/json; charset=UTF-8")
+    assert utf8.status_code == 200
+
+
+def test_probabilities_are_served_to_the_decimals_the_parity_tolerance_vouches_for(
+    client, fitted, splits, penguins_schema
+):
+    """The tolerance is 1e-5: ONNX's float32 sums (0.8799990 for scikit-learn's 0.88) come back as 0.88,
+    the numbers scikit-learn gives rounded to 5 decimals (to within one unit of the last, where a float32
+    sum falls on the other side of a rounding boundary)."""
+    _, test = splits
+    records = json.loads(test[list(RECORD)].to_json(orient="records"))
+    served = np.array(predict(client, records).json["probabilities"])
+    assert client.get("/metadata").json["tolerance"]["absolute"] == 1e-5
+    assert all(len(repr(float(p)).partition(".")[2]) <= 5 for p in served.ravel())
+    sklearn = fitted.predict_proba(model_input(test, penguins_schema)).round(5)
+    np.testing.assert_allclose(served, sklearn, atol=1.01e-5)
+    assert (served == sklearn).mean() > 0.95
+
+
+def test_settings_come_from_the_environment_typed_and_checked():
+    assert settings_from_env({}) == {"MODEL_DIR": "models/serving", "MAX_BODY_BYTES": 16 * 1024 * 1024,
+                                     "MAX_ROWS": 10_000, "LOAD_IN_BACKGROUND": False}  # fmt: skip
+    given = {"MODEL_DIR": "/srv/model", "MAX_ROWS": "5", "LOAD_IN_BACKGROUND": "true", "UNRELATED": "x"}
+    assert settings_from_env(given) == {"MODEL_DIR": "/srv/model", "MAX_BODY_BYTES": 16 * 1024 * 1024,
+                                        "MAX_ROWS": 5, "LOAD_IN_BACKGROUND": True}  # fmt: skip
+    assert settings_from_env({"LOAD_IN_BACKGROUND": "1"})["LOAD_IN_BACKGROUND"] is True
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [("MAX_ROWS", "many", "Expected `int`"), ("MAX_BODY_BYTES", "0", ">= 1"), ("LOAD_IN_BACKGROUND", "maybe", "bool")],
+)
+def test_a_bad_setting_is_refused_naming_the_variable(variable, value, reason):
+    with pytest.raises(ValueError, match=f"environment variable {variable}='{value}' is not valid") as refused:
+        settings_from_env({variable: value})
+    assert reason in str(refused.value)
+
+
+def test_docs_page_and_its_assets_come_from_the_server(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert 'url: "openapi.json"' in html and "https://" not in html
+    for asset in ("swagger-ui.css", "swagger-ui-bundle.js"):
+        assert f"docs/assets/{asset}" in html and client.get(f"/docs/assets/{asset}").status_code == 200
