@@ -38,9 +38,7 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/python -m compileall -q -b --invalidation-mode unchecked-hash /opt/venv/lib \
     && find /opt/venv/lib -name '*.py' -delete
 
-# Server stage: the venv and the serving code, owned by root, run by an unprivileged user. The team
-# setup's replicas are this stage (`--target server`): they fetch the champion's bundle from the MLflow
-# server at start (CHAMPION_URI) into MODEL_DIR.
+# Server stage: the venv and the serving code, owned by root, run by an unprivileged user.
 # The build's SOURCE_DATE_EPOCH, if given, is the user's password-change date in /etc/shadow (else today).
 FROM ${BASE_IMAGE} AS server
 ARG SOURCE_DATE_EPOCH
@@ -68,6 +66,12 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
 # gunicorn stops on SIGTERM gracefully: in-flight requests finish within GRACEFUL_TIMEOUT.
 STOPSIGNAL SIGTERM
 CMD ["gunicorn", "--config", "/app/mlserve/gunicorn_conf.py"]
+
+# The team setup's replicas: the server, started by deploy/serve/champion.py, which first fetches the
+# registry's champion (CHAMPION_URI) from the MLflow server into MODEL_DIR.
+FROM server AS replica
+COPY deploy/serve/champion.py /app/champion.py
+CMD ["python3", "/app/champion.py"]
 
 # The default image: the server with the bundle `dvc repro` exported, baked in.
 FROM server

@@ -2,8 +2,7 @@
 
 The master checks the bundle before it forks a single worker: a missing bundle, a manifest that does not
 parse or a model whose sha256 differs from the manifest stops the server with one clear line and a
-non-zero exit, instead of workers that boot, fail and are restarted forever. With CHAMPION_URI set (the
-team setup), it first downloads the registry's champion (`mlserve.registry`).
+non-zero exit, instead of workers that boot, fail and are restarted forever.
 """
 
 import os
@@ -12,7 +11,6 @@ import sys
 from pathlib import Path
 
 from mlserve.bundle import BundleError, verify
-from mlserve.registry import RegistryError, wait_for_champion
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WORKERS", os.environ.get("WEB_CONCURRENCY", "2")))
@@ -35,11 +33,8 @@ wsgi_app = "mlserve.app:create_app()"
 def on_starting(server):
     directory = Path(os.environ.get("MODEL_DIR", "models/serving"))
     try:
-        if os.environ.get("CHAMPION_URI"):  # the team setup: the registry's champion, not a baked-in bundle
-            version = wait_for_champion(os.environ["CHAMPION_URI"], directory, server.log.info)
-            server.log.info("fetched version %s of %s", version, os.environ["CHAMPION_URI"])
         manifest = verify(directory)
-    except (BundleError, RegistryError) as error:
+    except BundleError as error:
         print(f"mlserve: refusing to start: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
     server.log.info("bundle ok: %s version %s (%s)", manifest.model_name, manifest.model_version, directory)

@@ -1,4 +1,5 @@
-"""mlserve.registry against a small stand-in for the MLflow server's three endpoints, on 127.0.0.1."""
+"""The team replica's start (deploy/serve/champion.py) against a small stand-in for the MLflow server's
+endpoints, on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from mlserve.bundle import verify
-from mlserve.registry import NotYet, Registry, RegistryError, fetch, wait_for_champion
+from tests.helpers import REPO, load_module
+
+champion = load_module(REPO / "deploy/serve/champion.py", "team_replica_champion")
+NotYet, Registry, RegistryError = champion.NotYet, champion.Registry, champion.RegistryError
+fetch, wait_for_champion = champion.fetch, champion.wait_for_champion
 
 USER, PASSWORD, RUN_ID = "serving", "a-long-password", "0123abcd"
 
@@ -119,3 +124,13 @@ def test_an_unreachable_server_is_waited_for_and_no_server_is_refused(tmp_path, 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(RegistryError, match="needs MLFLOW_TRACKING_URI"):
         wait_for_champion("models:/penguins@champion", tmp_path, print)
+
+
+def test_the_start_refuses_a_uri_that_names_no_alias_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHAMPION_URI", "models:/penguins/3")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path))
+    assert champion.main() == 2
+    assert capsys.readouterr().err == (
+        "champion: refusing to start: CHAMPION_URI='models:/penguins/3' is not of the form models:/<name>@<alias>\n"
+    )

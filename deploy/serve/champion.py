@@ -1,11 +1,11 @@
-"""The champion's bundle from an MLflow server, for replicas that serve whatever the registry names.
+"""Start a team replica: fetch the registry's champion from the MLflow server, then serve it with gunicorn.
 
 The export stage logs the serving bundle (manifest.json and the ONNX model) in the run of the version it
-exported, under `serving/`. A server started with CHAMPION_URI=models:/<name>@<alias> and
-MLFLOW_TRACKING_URI (with MLFLOW_TRACKING_USERNAME/PASSWORD) asks the registry which version the alias
-names and downloads that bundle into MODEL_DIR before gunicorn forks, where it is checked like a baked-in
-one. Until the server answers, the alias exists and its bundle is exported, it waits; wrong credentials
-stop it. Only the standard library: the image stays thin, and nothing is unpickled.
+exported, under `serving/`. With CHAMPION_URI=models:/<name>@<alias> and MLFLOW_TRACKING_URI (and
+MLFLOW_TRACKING_USERNAME/PASSWORD), this asks the registry which version the alias names, downloads that
+bundle into MODEL_DIR and hands over to gunicorn, whose master checks it like a baked-in one. Until the
+server answers, the alias exists and its bundle is exported, it waits (one line per new reason); wrong
+credentials stop it. Only the standard library: nothing is unpickled, the image gains one file.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import re
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -24,6 +25,7 @@ from pathlib import Path
 from mlserve.manifest import MANIFEST_FILE, RUN_FOLDER
 
 URI = re.compile(r"models:/(?P<name>[^@/]+)@(?P<alias>[^@/]+)")
+GUNICORN = ["gunicorn", "--config", "/app/mlserve/gunicorn_conf.py"]
 
 
 class RegistryError(RuntimeError):
@@ -81,11 +83,15 @@ def fetch(uri: str, registry: Registry, directory: Path) -> str:
     model = registry.artifact(run_id, f"{RUN_FOLDER}/{model_file}")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / model_file).write_bytes(model)
-    (directory / MANIFEST_FILE).write_bytes(manifest)  # last: it vouches for the model, which verify() checks
+    (directory / MANIFEST_FILE).write_bytes(manifest)  # last: it vouches for the model, which gunicorn checks
     return version
 
 
-def wait_for_champion(uri: str, directory: Path, say: Callable[[str], None], interval: float = 5) -> str:
+def say(line: str) -> None:
+    print(f"champion: {line}", file=sys.stderr, flush=True)
+
+
+def wait_for_champion(uri: str, directory: Path, say: Callable[[str], None] = say, interval: float = 5) -> str:
     registry = Registry(
         os.environ.get("MLFLOW_TRACKING_URI", ""),
         os.environ.get("MLFLOW_TRACKING_USERNAME"),
@@ -102,3 +108,18 @@ def wait_for_champion(uri: str, directory: Path, say: Callable[[str], None], int
                 say(f"waiting for {uri} on {registry.base_url}: {error}")
                 said = str(error)
             time.sleep(interval)
+
+
+def main() -> int:
+    uri = os.environ.get("CHAMPION_URI", "")
+    try:
+        version = wait_for_champion(uri, Path(os.environ.get("MODEL_DIR", "models/serving")))
+    except RegistryError as error:
+        say(f"refusing to start: {error}")
+        return 2
+    say(f"fetched version {version} of {uri}")
+    os.execvp(GUNICORN[0], GUNICORN)  # gunicorn takes this process over: signals reach its master
+
+
+if __name__ == "__main__":
+    sys.exit(main())
