@@ -28,6 +28,7 @@ from mlserve.openapi import build_spec
 log = logging.getLogger("mlserve")
 api = Blueprint("api", __name__)
 JSON = "application/json"
+# Swagger UI's files, found without importing flask_swagger_ui (its blueprint is not used: /docs is a route here).
 SWAGGER_UI = Path(str(getattr(find_spec("flask_swagger_ui"), "origin", ""))).parent / "dist"
 DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Prediction API</title>
 <link rel="stylesheet" href="docs/assets/swagger-ui.css"></head><body><div id="swagger-ui"></div>
