@@ -63,7 +63,7 @@ class Model:
         self.directory, self.max_rows, self.max_body, self.loaded = directory, max_rows, max_body, threading.Event()
         self.bundle: bundles.Bundle | None = None
         self.error: str | None = None
-        self.inputs: Inputs  # and answers: set with the bundle
+        self.inputs: Inputs  # set with the bundle, as are the answers
         self.answers: Answers
 
     def load(self) -> None:
@@ -160,7 +160,8 @@ def version() -> Response:
 
 @api.get("/openapi.json")
 def openapi() -> Response:
-    return json_response(build_spec(model().require().manifest, model().inputs, current_app.config["MAX_ROWS"]))
+    served = model()
+    return json_response(build_spec(served.require().manifest, served.inputs, served.max_rows))
 
 
 @api.get("/docs")
@@ -176,7 +177,7 @@ def input_error(error: InputError) -> Response:
 @api.app_errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Response:
     if error.code == 413:
-        message = f"the body exceeds the limit of {current_app.config['MAX_BODY_BYTES']} bytes"
+        message = f"the body exceeds the limit of {model().max_body} bytes"
     else:
         message = f"{error.name}: {error.description}"
     allow = {"Allow": error.get_response().headers["Allow"]} if error.code == 405 else None
@@ -192,9 +193,9 @@ def unexpected(error: Exception) -> Response:
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=SWAGGER_UI, static_url_path="/docs/assets")
     app.config.update(settings_from_env(), **(config or {}))
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"] + 1  # one byte more: see body_of()
-    config = app.config
-    app.extensions["model"] = state = Model(Path(config["MODEL_DIR"]), config["MAX_ROWS"], config["MAX_BODY_BYTES"])
+    limit = app.config["MAX_BODY_BYTES"]
+    app.config["MAX_CONTENT_LENGTH"] = limit + 1  # one byte more: see body_of()
+    app.extensions["model"] = state = Model(Path(app.config["MODEL_DIR"]), app.config["MAX_ROWS"], limit)
     if app.config["LOAD_IN_BACKGROUND"]:
         threading.Thread(target=state.load, name="load-model", daemon=True).start()
     else:

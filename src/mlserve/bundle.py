@@ -34,50 +34,41 @@ class Bundle:
         return self.session.run(self.manifest.outputs, feeds, self.run_options)
 
 
-def read_manifest(directory: Path) -> Manifest:
-    path = directory / MANIFEST_FILE
+def verified(directory: Path) -> tuple[Manifest, bytes]:
+    """The manifest and the model file's bytes, only if their sha256 is the one the manifest records."""
     try:
-        return decode(path.read_bytes())
+        manifest = decode((directory / MANIFEST_FILE).read_bytes())
     except FileNotFoundError:
         raise BundleError(
-            f"no model bundle at {directory}: {path.name} is missing (run `dvc repro` to export one)"
+            f"no model bundle at {directory}: {MANIFEST_FILE} is missing (run `dvc repro` to export one)"
         ) from None
     except ManifestError as error:
         raise BundleError(f"{directory}/{error}") from None
-
-
-def verified_model(directory: Path, manifest: Manifest) -> bytes:
-    """The model file's bytes, only if their sha256 is the one the manifest records."""
     path = directory / Path(manifest.model_file).name
-    try:
-        model = path.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(f"{path} is missing: the manifest names it but it is not there") from None
-    digest = hashlib.sha256(model).hexdigest()
-    if digest != manifest.model_sha256:
+    if not path.is_file():
+        raise BundleError(f"{path} is missing: the manifest names it but it is not there")
+    model = path.read_bytes()
+    if (digest := hashlib.sha256(model).hexdigest()) != manifest.model_sha256:
         raise BundleError(
             f"{path} does not match its manifest: sha256 {digest}, expected {manifest.model_sha256}. "
             "Refusing to serve a model that was changed after export."
         )
-    return model
+    return manifest, model
 
 
 def verify(directory: Path) -> Manifest:
     """Check manifest and model integrity without building a session (fast, for the server's master)."""
-    manifest = read_manifest(directory)
-    verified_model(directory, manifest)
-    return manifest
+    return verified(directory)[0]
 
 
 def load(directory: Path) -> Bundle:
     import onnxruntime
 
-    manifest = read_manifest(directory)
+    manifest, model = verified(directory)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1  # one request per worker thread; the workers use the cores
     options.inter_op_num_threads = 1
     options.enable_cpu_mem_arena = False  # for a few rows, the arena's bookkeeping costs more than malloc
-    model = verified_model(directory, manifest)
     try:
         session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception types for a malformed model
