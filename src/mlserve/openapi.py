@@ -102,13 +102,11 @@ def build_spec(manifest: Manifest, inputs: Inputs, max_rows: int) -> dict:
     csv = {"schema": {"type": "string", "pattern": csv_pattern(inputs, max_rows)}}
     prediction, mlflow_prediction = _answers(manifest)
     nullable = {"integer": {"type": ["integer", "null"]}, "string": {"type": ["string", "null"]}}
-    status: dict = {"status": {"type": "string"}, "model_version": {"type": "integer"}, "error": nullable["string"]}
     problem = {"row": nullable["integer"], "field": nullable["string"], "problem": {"type": "string"}}
     detail = {"type": "array", "items": {"type": "object", "properties": problem}}
-    error: dict = {"error": {"type": "string"}, "detail": detail}
-    status, error = (
-        {"type": "object", "required": [key], "properties": p} for key, p in (("status", status), ("error", error))
-    )
+    error = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "detail": detail}}
+    status = {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string"}, "model_version": {"type": "integer"}, "error": nullable["string"]}}  # fmt: skip
     schemas |= {
         "Row": row,
         "Prediction": prediction,
