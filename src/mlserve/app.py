@@ -120,9 +120,10 @@ def health() -> Response:
 
 @api.get("/ready")
 def ready() -> Response:
-    if (bundle := model().bundle) is None:
-        return json_response({"status": "failed" if model().error else "loading", "error": model().error}, 503)
-    return json_response({"status": "ready", "model_version": bundle.manifest.model_version})
+    served = model()
+    if served.bundle is None:
+        return json_response({"status": "failed" if served.error else "loading", "error": served.error}, 503)
+    return json_response({"status": "ready", "model_version": served.bundle.manifest.model_version})
 
 
 @api.get("/metadata")

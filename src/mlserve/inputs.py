@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from operator import attrgetter
 from types import GenericAlias
 from typing import Annotated, Any, Literal
@@ -111,7 +112,11 @@ class Inputs:
         self.rows: Any = GenericAlias(list, self.record | self.row)
         self.decoder = msgspec.json.Decoder(self.record | self.rows)  # made once: a decoder is its type's fast path
         self.values = attrgetter(*rename) if len(rename) > 1 else lambda record: (record.c0,)
-        self.feeds = [(feed.name, [self.names.index(c) for c in feed.columns]) for feed in manifest.feeds]
+        positions = [[self.names.index(column) for column in feed.columns] for feed in manifest.feeds]
+        self.feeds = [  # ONNX input, the positions of its columns, and whether they are numbers
+            (feed.name, at, self.columns[at[0]].type == "number")
+            for feed, at in zip(manifest.feeds, positions, strict=True)
+        ]
 
     def from_json(self, body: bytes) -> list:
         """/predict: a record, a list of records or rows, or one row."""
@@ -199,13 +204,10 @@ class Inputs:
             raise InputError(f"{len(rows)} rows is more than the limit of {max_rows} per request", status=413)
         columns = list(zip(*[row if type(row) is tuple else self.values(row) for row in rows], strict=True))
         feeds = {}
-        for name, positions in self.feeds:
-            numeric = self.columns[positions[0]].type == "number"
+        for name, positions, numeric in self.feeds:
             values = [columns[at] if numeric else ["" if v is None else v for v in columns[at]] for at in positions]
-            array = np.array(
-                values[0] if len(values) == 1 else list(zip(*values, strict=True)), np.float32 if numeric else object
-            )
-            feeds[name] = array.reshape(len(rows), len(positions))
+            flat = values[0] if len(values) == 1 else list(zip(*values, strict=True))
+            feeds[name] = np.array(flat, np.float32 if numeric else object).reshape(len(rows), len(positions))
         return feeds
 
 
@@ -236,4 +238,4 @@ def _cell(cell: str, numeric: bool) -> object:
         number = float(cell)
     except ValueError:
         return cell
-    return number if abs(number) < float("inf") else cell  # "nan" and "inf" are not measurements
+    return number if math.isfinite(number) else cell  # "nan" and "inf" are not measurements
