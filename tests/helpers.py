@@ -242,3 +242,10 @@ def served_model(schema: DatasetSchema, params: config.Params, directory: Path) 
     splits = split(synthetic_frame(schema, rows=240, seed=1), schema, test_size=0.2, seed=42)
     fitted = fit_reference(splits[0], params, schema)
     return ServedModel(splits, fitted, write_bundle(directory, fitted, splits[1], schema))
+
+
+def chromium(url: str, *output: str) -> subprocess.CompletedProcess:
+    """Headless chromium (Debian's) on `url`; a wide window: pages put in only the columns they have room for."""
+    command = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+               "--window-size=2400,1200", *output, url]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)

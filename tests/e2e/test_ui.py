@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 
 import pytest
 
 from benchmarks.harness import free_port, running
-from tests.helpers import project_env
+from tests.helpers import chromium, project_env
 
 pytestmark = pytest.mark.slow
-
-
-def chromium(url: str, *output: str) -> subprocess.CompletedProcess:
-    """A wide window: the runs table only puts the columns it has room for into the page."""
-    command = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
-               "--window-size=2400,1200", *output, url]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
 
 
 def test_make_ui_opens_the_experiments_runs_table_with_params_and_metrics_as_columns(scratch, tmp_path):
