@@ -138,10 +138,11 @@ def source_date_epoch(context: Path) -> str:
     return log.stdout.strip() if log.returncode == 0 and log.stdout.strip() else "0"
 
 
-def build(engine: Engine, context: Path, tag: str, cache: bool = True) -> str:
-    """Build the serving image; its ID, which two builds of one commit share (README: Reproducible image)."""
+def build(engine: Engine, context: Path, tag: str, cache: bool = True, base: str | None = None) -> str:
+    """Build the serving image (on `base`, else `base_image`); its ID, which two builds of one commit share
+    (README: Reproducible image)."""
     epoch = source_date_epoch(context)
-    args = ["build", "--tag", tag, "--build-arg", f"BASE_IMAGE={base_image(engine)}"]
+    args = ["build", "--tag", tag, "--build-arg", f"BASE_IMAGE={base or base_image(engine)}"]
     args += ["--build-arg", f"SOURCE_DATE_EPOCH={epoch}", *([] if cache else ["--no-cache"])]
     if engine.command == "docker":
         engine.run(*args, str(context), timeout=1800)

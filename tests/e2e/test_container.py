@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +17,7 @@ from benchmarks.harness import free_port
 from mlproject.inputs import model_input
 from mlproject.model_io import load_model
 from scripts.containers import base_image, build, find_engine
+from tests.helpers import chromium
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +45,16 @@ def post_json(url: str, body: object) -> tuple[int, dict]:
 @pytest.fixture(scope="module")
 def image(reproduced, tmp_path_factory):
     engine = find_engine(tmp_path_factory.mktemp("engine"))
-    tag = f"localhost/mlserve-test:{os.getpid()}"
-    image_id = build(engine, reproduced.root, tag, cache=False)
-    yield engine, tag, image_id
+    tag, base = f"localhost/mlserve-test:{os.getpid()}", base_image(engine)
+    image_id = build(engine, reproduced.root, tag, cache=False, base=base)
+    yield engine, tag, image_id, base
     engine.run("rmi", "--force", tag, check=False)
 
 
 @pytest.fixture(scope="module")
 def container(image):
     """A running container, the seconds it took from `run` to a 200 on /ready, and its base URL."""
-    engine, tag, _ = image
+    engine, tag, _, _ = image
     name = f"mlserve-test-{os.getpid()}"
     port = free_port()
     started = time.perf_counter()
@@ -124,9 +124,9 @@ def test_bad_requests_get_json_errors_through_the_container(container):
 
 
 def test_image_size_over_its_base_and_start_to_ready_time(image, container):
-    engine, tag, _ = image
+    engine, tag, _, base_name = image
     size, base = (
-        int(engine.run("image", "inspect", "--format", "{{.Size}}", name).stdout) for name in (tag, base_image(engine))
+        int(engine.run("image", "inspect", "--format", "{{.Size}}", name).stdout) for name in (tag, base_name)
     )
     _, _, _, seconds = container
     print(
@@ -137,10 +137,10 @@ def test_image_size_over_its_base_and_start_to_ready_time(image, container):
 
 
 def test_two_builds_without_cache_give_the_same_image_id(image, reproduced):
-    engine, _, first = image
+    engine, _, first, base = image
     again = f"localhost/mlserve-test-again:{os.getpid()}"
     try:
-        assert build(engine, reproduced.root, again, cache=False) == first
+        assert build(engine, reproduced.root, again, cache=False, base=base) == first
     finally:
         engine.run("rmi", again, check=False)
 
@@ -148,14 +148,13 @@ def test_two_builds_without_cache_give_the_same_image_id(image, reproduced):
 def test_docs_show_the_predict_operation_in_a_browser(container):
     """Swagger UI's assets come from the image: the page renders with no network but the container's."""
     _, _, url, _ = container
-    command = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000", "--dump-dom"]
-    page = subprocess.run([*command, f"{url}/docs"], capture_output=True, text=True, timeout=120, check=True).stdout
+    page = chromium(f"{url}/docs", "--dump-dom").stdout
     assert 'data-path="/predict"' in page and 'class="opblock opblock-post' in page
     assert get(f"{url}/docs/assets/swagger-ui-bundle.js")[0] == 200
 
 
 def test_the_image_has_a_healthcheck_and_no_training_code(image, container):
-    engine, tag, _ = image
+    engine, tag, _, _ = image
     config = json.loads(engine.run("image", "inspect", tag).stdout)[0]
     health = (config.get("Config") or {}).get("Healthcheck") or config.get("Healthcheck")
     assert health and "/ready" in " ".join(health["Test"])
