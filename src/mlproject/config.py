@@ -122,7 +122,8 @@ class EvaluationParams(_Strict):
 
 
 class Tolerance(_Strict):
-    """ONNX and scikit-learn agree when |onnx - sklearn| <= absolute + relative * |sklearn| (numpy's isclose)."""
+    """An exported model (ONNX, PMML) and scikit-learn agree when |exported - sklearn| <= absolute + relative *
+    |sklearn| (numpy's isclose)."""
 
     absolute: Annotated[float, Field(ge=0, le=1)] = 1e-5
     relative: Annotated[float, Field(ge=0, le=1)] = 0.0
@@ -130,6 +131,9 @@ class Tolerance(_Strict):
 
 class ExportParams(_Strict):
     tolerance: Tolerance = Tolerance()
+    pmml: bool = Field(
+        False, description="also export the model as PMML, for Java consumers (needs a Java runtime, 11 or newer)"
+    )
 
 
 class Params(_Strict):

@@ -5,7 +5,9 @@ The bundle is an ONNX model (loading it runs no code) and its manifest (`mlserve
 definition the server reads too). Before anything is written, the ONNX model must agree with the
 scikit-learn pipeline on the whole test split: the same labels, and probabilities or predictions within
 `export.tolerance` of params.yaml. Otherwise the stage fails and the previous bundle stays.
-Your own transformers are converted with the converters features.py gives them in ONNX_CONVERTERS.
+With `export.pmml: true` the bundle also holds the model as PMML (`mlproject.pmml`), checked the same way;
+the server never reads it. Your own transformers are converted to ONNX with the converters features.py
+gives them in ONNX_CONVERTERS.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
 from sklearn.pipeline import Pipeline
 
-from mlproject import config, features, files, stage
+from mlproject import config, features, files, pmml, stage
 from mlproject.dataset import SCHEMA
 from mlproject.inputs import model_input
 from mlproject.schema import CategoricalColumn, DatasetSchema
@@ -34,6 +36,7 @@ from mlserve import manifest as contract
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 MODEL_FILENAME = "model.onnx"
+PMML_FILENAME = "model.pmml"
 REGRESSION_OUTPUT = "predictions"
 
 
@@ -117,34 +120,64 @@ def parity(
     schema: DatasetSchema,
     tolerance: config.Tolerance,
 ) -> contract.Parity:
-    """Compare both models on every test row; raise ExportError naming the first disagreement."""
+    """Compare the ONNX model with scikit-learn on every test row; raise ExportError naming the first disagreement."""
     session = onnxruntime.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])
     features = model_input(test, schema)
-    results = session.run(outputs, onnx_feeds(features, feeds, schema))
+    return agreement(
+        "ONNX", session.run(outputs, onnx_feeds(features, feeds, schema)), model, features, schema, tolerance
+    )
+
+
+def agreement(
+    kind: str,
+    results: list[np.ndarray],
+    model: Pipeline,
+    features: pd.DataFrame,
+    schema: DatasetSchema,
+    tolerance: config.Tolerance,
+) -> contract.Parity:
+    """An exported model's outputs ([labels, probabilities] or [predictions]) against scikit-learn's."""
     bound = f"tolerance {tolerance.absolute:.0e} + {tolerance.relative:.0e} x |value|"
     if schema.task == "regression":
         predicted = model.predict(features).astype(np.float64)
         largest, row = _largest_difference(results[0].reshape(predicted.shape), predicted, tolerance)
         if row is not None:
             raise ExportError(
-                f"ONNX predictions differ from scikit-learn's by up to {largest:.2e} ({bound}; first: row {row + 1})"
+                f"{kind} predictions differ from scikit-learn's by up to {largest:.2e} ({bound}; first: row {row + 1})"
             )
-        return contract.Parity(rows=len(test), max_difference=largest)
-    onnx_labels, onnx_probabilities = results
+        return contract.Parity(rows=len(features), max_difference=largest)
+    exported_labels, exported_probabilities = results
     labels, probabilities = model.predict(features), model.predict_proba(features)
-    mismatched = np.flatnonzero(onnx_labels.astype(str) != labels.astype(str))
+    mismatched = np.flatnonzero(exported_labels.astype(str) != labels.astype(str))
     if mismatched.size:
         row = int(mismatched[0])
         raise ExportError(
-            f"ONNX and scikit-learn disagree on {mismatched.size} of {len(test)} test rows' labels "
-            f"(first: row {row + 1}, {onnx_labels[row]!r} vs {labels[row]!r})"
+            f"{kind} and scikit-learn disagree on {mismatched.size} of {len(features)} test rows' labels "
+            f"(first: row {row + 1}, {exported_labels[row]!r} vs {labels[row]!r})"
         )
-    largest, row = _largest_difference(onnx_probabilities, probabilities, tolerance)
+    largest, row = _largest_difference(exported_probabilities, probabilities, tolerance)
     if row is not None:
         raise ExportError(
-            f"ONNX probabilities differ from scikit-learn's by up to {largest:.2e} on the test split ({bound})"
+            f"{kind} probabilities differ from scikit-learn's by up to {largest:.2e} on the test split ({bound})"
         )
-    return contract.Parity(rows=len(test), max_difference=largest, labels_equal=True)
+    return contract.Parity(rows=len(features), max_difference=largest, labels_equal=True)
+
+
+def pmml_export(
+    model: Pipeline, test: pd.DataFrame, schema: DatasetSchema, tolerance: config.Tolerance
+) -> tuple[bytes, contract.Pmml]:
+    """The PMML document (`export.pmml`), checked against scikit-learn on every test row like the ONNX model."""
+    document, features = pmml.to_pmml(model, schema), model_input(test, schema)
+    results = pmml.evaluate(document, features, schema, classes_of(model, schema.task) or [])
+    checked = agreement("PMML", results, model, features, schema, tolerance)
+    return document, contract.Pmml(file=PMML_FILENAME, sha256=hashlib.sha256(document).hexdigest(), parity=checked)
+
+
+def classes_of(model: Pipeline, task: str) -> list | None:
+    """A classifier's classes as plain values, in the order of its probabilities."""
+    if task != "classification":
+        return None
+    return [c.item() if isinstance(c, np.generic) else c for c in model.classes_]
 
 
 def input_columns(schema: DatasetSchema) -> list[contract.InputColumn]:
@@ -166,20 +199,16 @@ def build_manifest(
     checked: contract.Parity,
     schema: DatasetSchema,
     tolerance: config.Tolerance,
+    pmml_entry: contract.Pmml | None = None,
 ) -> contract.Manifest:
     onnx_model, feeds, outputs = converted
-    classes = (
-        [c.item() if isinstance(c, np.generic) else c for c in model.classes_]
-        if schema.task == "classification"
-        else None
-    )
     return contract.Manifest(
         format_version=contract.FORMAT_VERSION,
         task=schema.task,
         model_name=model_name,
         model_version=version,
         target=schema.label,
-        classes=classes,
+        classes=classes_of(model, schema.task),
         inputs=input_columns(schema),
         feeds=feeds,
         outputs=outputs,
@@ -188,6 +217,7 @@ def build_manifest(
         onnx_opset=TARGET_OPSET,
         tolerance=contract.Tolerance(absolute=tolerance.absolute, relative=tolerance.relative),
         parity=checked,
+        pmml=pmml_entry,
     )
 
 
@@ -224,18 +254,29 @@ def publish(registry: config.RegistryParams, version: int, bundle: dict[str, byt
 def write_bundle() -> str:
     params = config.load_params()
     SCHEMA.require_task(params.task)
-    tolerance = params.export.tolerance
+    tolerance, test = params.export.tolerance, pd.read_csv(config.TEST_DATA)
     version, model = champion(params.registry, SCHEMA)
     converted = convert(model, SCHEMA, params.task)
-    checked = parity(model, *converted, pd.read_csv(config.TEST_DATA), SCHEMA, tolerance)
-    document = build_manifest(params.registry.model_name, version, model, converted, checked, SCHEMA, tolerance)
-    bundle = {MODEL_FILENAME: converted[0], contract.MANIFEST_FILE: files.json_bytes(contract.encode(document))}
+    checked = parity(model, *converted, test, SCHEMA, tolerance)
+    bundle = {MODEL_FILENAME: converted[0]}
+    pmml_entry = None
+    if params.export.pmml:
+        bundle[PMML_FILENAME], pmml_entry = pmml_export(model, test, SCHEMA, tolerance)
+    manifest = build_manifest(
+        params.registry.model_name, version, model, converted, checked, SCHEMA, tolerance, pmml_entry
+    )
+    bundle[contract.MANIFEST_FILE] = files.json_bytes(
+        contract.encode(manifest)
+    )  # written last: it vouches for the rest
     publish(params.registry, version, bundle)
-    for name, data in bundle.items():  # the manifest last: it vouches for the model
+    for name, data in bundle.items():
         files.write_bytes(config.SERVING_DIR / name, data)
+    if pmml_entry is None:
+        (config.SERVING_DIR / PMML_FILENAME).unlink(missing_ok=True)  # from an earlier export with export.pmml on
+    pmml_parity = f"; PMML max difference {pmml_entry.parity.max_difference:.1e}" if pmml_entry else ""
     return (
         f"{params.registry.model_name} version {version} -> {config.SERVING_DIR}/ "
-        f"(parity on {checked.rows} rows, max difference {checked.max_difference:.1e})"
+        f"(parity on {checked.rows} rows, max difference {checked.max_difference:.1e}{pmml_parity})"
     )
 
 

@@ -130,7 +130,8 @@ def log_run(
 
     example = model_input(test, SCHEMA).head(5)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name()) as active:
-        mlflow.log_params(config.flatten(params.model_dump()))
+        # export.* shapes the serving bundle (its manifest records it), not the model: not a param of the run
+        mlflow.log_params(config.flatten(params.model_dump(exclude={"export"})))
         mlflow.log_metrics({metric_name(k): float(cast(SupportsFloat, v)) for k, v in config.flatten(metrics).items()})
         mlflow.set_tags({**lineage_tags(), "task": params.task, "champion_decision": decision.reason})
         mlflow.log_artifact(str(config.METRICS_FILE), artifact_path=str(config.REPORTS_DIR))

@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MANIFEST_FILE = "manifest.json"
 RUN_FOLDER = "serving"  # where an exported version's MLflow run keeps the bundle, for the team setup's replicas
 
@@ -47,7 +47,7 @@ class Feed(_Strict, frozen=True):
 
 
 class Tolerance(_Strict, frozen=True):
-    """ONNX and scikit-learn agree when |onnx - sklearn| <= absolute + relative * |sklearn|."""
+    """An exported model and scikit-learn agree when |exported - sklearn| <= absolute + relative * |sklearn|."""
 
     absolute: float
     relative: float
@@ -59,6 +59,14 @@ class Parity(_Strict, frozen=True):
     rows: int
     max_difference: float
     labels_equal: bool | None = None  # classification only
+
+
+class Pmml(_Strict, frozen=True):
+    """The same model as PMML (`export.pmml`), for Java consumers: checked like the ONNX model, not served."""
+
+    file: str
+    sha256: str
+    parity: Parity
 
 
 class Manifest(_Strict, frozen=True):
@@ -76,6 +84,7 @@ class Manifest(_Strict, frozen=True):
     tolerance: Tolerance
     parity: Parity
     classes: list[str | int] | None = None  # classification only, in the order of the probabilities
+    pmml: Pmml | None = None
 
     def __post_init__(self) -> None:
         if (self.task == "classification") != (self.classes is not None):

@@ -4,6 +4,7 @@ request to gunicorn that answers what scikit-learn predicts on the same rows."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import urllib.request
@@ -145,3 +146,54 @@ def test_the_unit_tests_pass_on_the_example(example):
     assert result.returncode == 0, result.stdout[-4000:]
     assert " passed" in summary and "failed" not in summary
     assert "skipped" in summary  # the tests about the penguins example
+
+
+PMML_PREDICTS = """
+import hashlib
+import json
+import pandas as pd
+from jpmml_evaluator import make_evaluator
+from mlproject import config
+from mlproject.dataset import SCHEMA
+from mlproject.inputs import model_input
+features = model_input(pd.read_csv(config.TEST_DATA), SCHEMA)
+results = make_evaluator("models/serving/model.pmml").verify().evaluateAll(features)
+print(json.dumps(results[SCHEMA.label].tolist()))
+"""
+
+
+def test_the_pmml_export_agrees_with_scikit_learn_or_names_the_step_it_cannot_convert(example, tmp_path):
+    """export.pmml: true, then back to false. The custom example's own transformer has no PMML converter."""
+    name, project = example
+    bundle = ("models/serving/manifest.json", "models/serving/model.onnx")
+    params, before = (project.root / "params.yaml").read_bytes(), project.snapshot(*bundle)
+    pmml_file = project.root / "models/serving/model.pmml"
+    project.set_param("export.pmml", True)
+    try:
+        done = project.run("dvc", "repro", check=False)
+        if name == "penguins-custom":
+            said = [line for line in done.stderr.splitlines() if line.startswith("export:")]
+            assert done.returncode != 0 and len(said) == 1
+            assert "sklearn2pmml cannot convert the model" in said[0] and "mlproject.features.BillRatio" in said[0]
+            assert project.snapshot(*bundle) == before and not pmml_file.exists()
+            return
+        assert done.returncode == 0, done.stderr
+        manifest = json.loads((project.root / bundle[0]).read_text())
+        document = pmml_file.read_bytes()
+        assert manifest["pmml"]["sha256"] == hashlib.sha256(document).hexdigest()
+        assert manifest["pmml"]["parity"]["rows"] == manifest["parity"]["rows"]
+        assert (project.root / bundle[1]).read_bytes() == before[bundle[1]]  # the ONNX model is the same
+        assert {out["path"]: out["nfiles"] for out in project.lock()["stages"]["export"]["outs"]} == {
+            "models/serving": 3
+        }
+        _, expected = sklearn_predictions(project, tmp_path)
+        scored = np.array(json.loads(project.run("python", "-c", PMML_PREDICTS, PYTHONPATH="src").stdout))
+        if project.params().task == "classification":
+            assert scored.tolist() == expected.tolist() and manifest["pmml"]["parity"]["labels_equal"]
+        else:
+            tolerance = project.params().export.tolerance
+            np.testing.assert_allclose(scored, expected, rtol=tolerance.relative, atol=tolerance.absolute)
+    finally:
+        (project.root / "params.yaml").write_bytes(params)
+        project.run("dvc", "repro")
+    assert project.snapshot(*bundle) == before and not pmml_file.exists()  # the same bundle as before, and no PMML

@@ -20,7 +20,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mlproject import config
-from tests.helpers import REPO, Project, copy_project, project_env
+from tests.helpers import REPO, VENV_BIN, Project, copy_project, project_env
 
 pytestmark = pytest.mark.slow
 
@@ -157,6 +157,21 @@ def test_export_writes_the_champion_as_an_onnx_bundle(reproduced):
     assert hashlib.sha256(model).hexdigest() == manifest["model_sha256"]
     test_rows = len(pd.read_csv(reproduced.root / "data/processed/test.csv"))
     assert manifest["parity"]["rows"] == test_rows and manifest["task"] == reproduced.params().task
+
+
+def test_pmml_without_java_fails_in_one_line_saying_what_to_install_and_keeps_the_bundle(scratch):
+    kept = ("models/serving/manifest.json", "models/serving/model.onnx", "dvc.lock")
+    before = scratch.snapshot(*kept)
+    scratch.set_param("export.pmml", True)
+    result = scratch.run("dvc", "repro", check=False, PATH=str(VENV_BIN), JAVA_HOME="")  # no /usr/bin: no java
+    said = [line for line in result.stderr.splitlines() if line.startswith("export:")]
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    assert said == [
+        "export: export.pmml needs Java (no java on PATH): install a Java runtime, 11 or newer (Debian and Ubuntu: "
+        "apt-get install default-jre-headless), or set export.pmml: false in params.yaml"
+    ]
+    assert scratch.snapshot(*kept) == before and not (scratch.root / "models/serving/model.pmml").exists()
+    scratch.run("git", "checkout", "params.yaml")
 
 
 def test_a_second_repro_with_nothing_changed_only_asks_the_registry_for_its_champion(scratch):

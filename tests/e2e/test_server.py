@@ -67,8 +67,8 @@ def test_a_manifest_that_does_not_parse_stops_the_server(broken):
         ("colour", "blue", "manifest.json: Object contains unknown field `colour`"),
         ("task", None, "manifest.json: Object missing required field `task`"),
         ("model_version", "7", "manifest.json: Expected `int`, got `str` - at `$.model_version`"),
-        ("format_version", 1, "manifest.json: format_version 1, but this server reads 3: export it again"),
-        ("format_version", None, "manifest.json: no format_version, but this server reads 3: export it again"),
+        ("format_version", 1, "manifest.json: format_version 1, but this server reads 4: export it again"),
+        ("format_version", None, "manifest.json: no format_version, but this server reads 4: export it again"),
     ],
     ids=["unknown key", "missing key", "wrong type", "other format", "no format"],
 )

@@ -6,7 +6,7 @@ import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
-from mlproject import config, export, features
+from mlproject import config, export, features, pmml
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlproject.train import fit
 from mlserve import manifest as contract
@@ -143,3 +143,28 @@ def test_the_opsets_are_listed_in_one_order_so_the_same_model_gives_the_same_byt
     """skl2onnx's order of the opsets differs between processes (dvc.lock changed in a fresh clone)."""
     converted = onnx.load_from_string(export.convert(fitted, PENGUINS, "classification")[0])
     assert [opset.domain for opset in converted.opset_import] == ["", "ai.onnx.ml"]
+
+
+@pytest.mark.slow  # Java
+def test_a_regressors_pmml_keeps_odd_column_names_and_agrees_within_the_tolerance():
+    train = synthetic_frame(ODD_NAMES, rows=120, seed=4)
+    model = fit_reference(train, REGRESSION, ODD_NAMES)
+    tolerance = config.Tolerance(absolute=1e-9, relative=1e-12)
+    document, entry = export.pmml_export(model, train, ODD_NAMES, tolerance)
+    assert entry.file == "model.pmml" and entry.sha256 == hashlib.sha256(document).hexdigest()
+    assert entry.parity.rows == len(train) and entry.parity.labels_equal is None
+    assert entry.parity.max_difference <= 1e-9
+    assert b'<DataField name="od280/od315 ratio"' in document and b'<DataField name="kind/of"' in document
+    manifest = export.build_manifest("m", 1, model, export.convert(model, ODD_NAMES, "regression"),
+                                     entry.parity, ODD_NAMES, tolerance, entry)  # fmt: skip
+    assert contract.decode(contract.msgspec.json.encode(manifest)).pmml == entry
+
+
+@pytest.mark.slow  # Java
+def test_a_pmml_model_that_disagrees_fails_naming_the_difference(fitted, splits):
+    train, test = splits
+    other = fit_reference(train.sample(frac=0.5, random_state=3), config.Params(), PENGUINS)
+    features = export.model_input(test, PENGUINS)
+    answers = pmml.evaluate(pmml.to_pmml(other, PENGUINS), features, PENGUINS, list(fitted.classes_))
+    with pytest.raises(export.ExportError, match=r"PMML and scikit-learn disagree on \d+ of 69|PMML probabilities"):
+        export.agreement("PMML", answers, fitted, features, PENGUINS, EXACT)
