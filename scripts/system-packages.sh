@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the tests and benchmarks need: a container engine (podman, where no Docker engine
 # runs), debootstrap for a local base image when no container registry answers, wrk for load,
-# chromium for the tests that look at the MLflow UI in a real browser, and a Java runtime for the PMML export.
+# chromium for the tests that look at the MLflow UI in a real browser, and a JDK for the PMML export and the
+# README's Java program that scores its document.
 # Installs only what is missing; as root directly, otherwise through passwordless sudo.
 # `system-packages.sh team`: only what the team stack needs (`make team-up`); nothing where Docker runs.
 set -euo pipefail
@@ -11,7 +12,7 @@ if [ "${1:-}" = team ]; then
   docker info >/dev/null 2>&1 && exit 0
   wanted=("${containers[@]}")
 else
-  wanted=("${containers[@]}" wrk chromium default-jre-headless)
+  wanted=("${containers[@]}" wrk chromium default-jdk-headless)
 fi
 missing=()
 for package in "${wanted[@]}"; do

@@ -3,9 +3,12 @@ in one line, no telemetry leaving the machine, and the same document for the sam
 
 import hashlib
 import os
+import re
 import socket
 import stat
+import subprocess
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from mlproject import config, pmml
 from mlproject.inputs import model_input
-from tests.helpers import fit_reference, penguins_example
+from tests.helpers import REPO, fit_reference, penguins_example
 
 PENGUINS = penguins_example().SCHEMA
 java = pytest.mark.slow  # each starts a Java runtime: seconds
@@ -153,3 +156,24 @@ def test_the_converters_reason_is_the_java_exceptions_message():
     assert pmml.converter_error(printed) == "The object (Python class a.B) is not a supported Transformer"
     assert pmml.converter_error("Standard output is empty\nsomething odd\n") == "something odd"
     assert pmml.converter_error("") == "it printed nothing"
+
+
+@java
+def test_the_readmes_java_program_scores_the_document_as_scikit_learn_does(penguins_pmml, splits, tmp_path):
+    """The README's ```java program, run by the JDK's source launcher on the jars jpmml-evaluator ships."""
+    import jpmml_evaluator
+
+    model, document = penguins_pmml
+    programs = re.findall(r"```java\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
+    assert len(programs) == 1
+    (tmp_path / "Score.java").write_text(programs[0])
+    (tmp_path / "model.pmml").write_bytes(document)
+    features = model_input(splits[1], PENGUINS)
+    jars = Path(jpmml_evaluator.__file__).parent / "dependencies"
+    command = ["java", "-cp", f"{jars}/*", str(tmp_path / "Score.java"), str(tmp_path / "model.pmml")]
+    done = subprocess.run(command, input=features.to_csv(index=False), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.splitlines()
+    assert [re.match(r"\{species=(\w+), ", line).group(1) for line in printed] == model.predict(features).tolist()
+    probabilities = [[float(p) for p in re.findall(r"probability\(\w+\)=([\d.E-]+)", line)] for line in printed]
+    np.testing.assert_allclose(probabilities, model.predict_proba(features), atol=1e-12)
