@@ -107,8 +107,8 @@ def _largest_difference(onnx_values: np.ndarray, sklearn_values: np.ndarray, tol
     """The largest absolute difference, and the first row beyond the tolerance (None if there is none)."""
     difference = np.abs(onnx_values.astype(np.float64) - sklearn_values)
     allowed = tolerance.absolute + tolerance.relative * np.abs(sklearn_values)
-    beyond = np.flatnonzero((difference > allowed).reshape(len(difference), -1).any(axis=1))
-    return float(difference.max(initial=0.0)), (int(beyond[0]) if beyond.size else None)
+    beyond = np.flatnonzero((~(difference <= allowed)).reshape(len(difference), -1).any(axis=1))  # NaN is beyond
+    return float(np.nan_to_num(difference, nan=np.inf).max(initial=0.0)), (int(beyond[0]) if beyond.size else None)
 
 
 def parity(
@@ -265,14 +265,9 @@ def write_bundle() -> str:
     manifest = build_manifest(
         params.registry.model_name, version, model, converted, checked, SCHEMA, tolerance, pmml_entry
     )
-    bundle[contract.MANIFEST_FILE] = files.json_bytes(
-        contract.encode(manifest)
-    )  # written last: it vouches for the rest
+    bundle[contract.MANIFEST_FILE] = files.json_bytes(contract.encode(manifest))
     publish(params.registry, version, bundle)
-    for name, data in bundle.items():
-        files.write_bytes(config.SERVING_DIR / name, data)
-    if pmml_entry is None:
-        (config.SERVING_DIR / PMML_FILENAME).unlink(missing_ok=True)  # from an earlier export with export.pmml on
+    files.write_directory(config.SERVING_DIR, bundle)  # exactly the bundle: no model.pmml of an earlier export
     pmml_parity = f"; PMML max difference {pmml_entry.parity.max_difference:.1e}" if pmml_entry else ""
     return (
         f"{params.registry.model_name} version {version} -> {config.SERVING_DIR}/ "

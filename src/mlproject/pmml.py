@@ -48,8 +48,9 @@ class PmmlError(StageError, RuntimeError):
     """No PMML document can be made or trusted; the message says why and what to do."""
 
 
-def java_runtime() -> str:
-    """The java executable sklearn2pmml and jpmml-evaluator will run (JAVA_HOME's, or the one on PATH)."""
+def java_home() -> Path:
+    """The Java installation, 11 or newer, that both the converter and the evaluator are given: JAVA_HOME,
+    or the one whose `java` is on PATH (so the check, the conversion and the parity run one Java)."""
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home, "bin", "java")) if home else shutil.which("java")
     if not java or not Path(java).is_file():
@@ -62,12 +63,14 @@ def java_runtime() -> str:
         raise PmmlError(
             f"export.pmml needs Java {MINIMUM_JAVA} or newer, {java} is {major or 'unknown'}: {INSTALL_JAVA}"
         )
-    return java
+    return Path(home) if home else Path(java).resolve().parent.parent  # /usr/bin/java -> /usr/lib/jvm/<jdk>/bin/java
 
 
 def converter_error(output: str) -> str:
     """The reason in what the converter printed: the message of the Java exception it names first."""
     found = JAVA_EXCEPTION.search(output)
+    if found and "has expired" in found.group(1):
+        return f"{found.group(1).strip()}: update sklearn2pmml in requirements.in, then `make lock`"
     if found:
         return found.group(1).strip()
     lines = [line.strip() for line in output.splitlines() if line.strip()]
@@ -76,7 +79,7 @@ def converter_error(output: str) -> str:
 
 def to_pmml(model: Pipeline, schema: DatasetSchema) -> bytes:
     """The fitted pipeline as PMML, its fields under the schema's names; PmmlError naming what it cannot convert."""
-    java_runtime()
+    home = java_home()
     from sklearn2pmml import make_pmml_pipeline, sklearn2pmml
 
     # the converter marks the objects it is given: a copy keeps the champion as it was loaded
@@ -84,7 +87,7 @@ def to_pmml(model: Pipeline, schema: DatasetSchema) -> bytes:
     with tempfile.TemporaryDirectory(prefix="pmml-") as folder, contextlib.redirect_stdout(io.StringIO()) as said:
         path = Path(folder, "model.pmml")
         try:
-            sklearn2pmml(pipeline, str(path), java_opts=NO_TELEMETRY)
+            sklearn2pmml(pipeline, str(path), java_home=str(home), java_opts=NO_TELEMETRY)
         except RuntimeError:
             raise PmmlError(f"sklearn2pmml cannot convert the model: {converter_error(said.getvalue())}") from None
         return TIMESTAMP.sub(b"", path.read_bytes(), count=1)
@@ -92,9 +95,16 @@ def to_pmml(model: Pipeline, schema: DatasetSchema) -> bytes:
 
 def evaluate(document: bytes, features: pd.DataFrame, schema: DatasetSchema, classes: list) -> list[np.ndarray]:
     """The PMML model's outputs on the model's input columns, as ONNX's: [labels, probabilities] or [predictions]."""
+    os.environ["JAVA_HOME"] = str(java_home())  # the JVM JPype starts in this process (once) is JAVA_HOME's
     from jpmml_evaluator import make_evaluator
 
     results = make_evaluator(document).verify().evaluateAll(features)
+    errors = results["errors"].to_numpy() if "errors" in results else np.full(len(results), None)
+    if failed := np.flatnonzero(pd.notna(errors)).tolist():
+        raise PmmlError(
+            f"the PMML model cannot score {len(failed)} of {len(features)} test rows "
+            f"(first: row {failed[0] + 1}, {str(errors[failed[0]]).strip().splitlines()[0]})"
+        )
     if schema.task == "regression":
         return [results[schema.label].to_numpy(dtype=np.float64)]
     probabilities = results[[f"probability({label})" for label in classes]].to_numpy(dtype=np.float64)

@@ -21,6 +21,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from mlproject import files
+
 TRACEBACK_VARIABLE = "MLPROJECT_TRACEBACK"
 
 
@@ -49,10 +51,9 @@ def restore_outputs(name: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
             )
             if present == entries:
                 continue
-            shutil.rmtree(path, ignore_errors=True)
-            for relpath, entry_md5 in entries.items():
-                (path / relpath).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(cache.oid_to_path(entry_md5), path / relpath)
+            # every file read from the cache before the folder is touched: a missing one changes nothing
+            contents = {relpath: Path(cache.oid_to_path(entry)).read_bytes() for relpath, entry in entries.items()}
+            files.write_directory(path, contents)
         else:
             if path.is_file() and md5_of(path) == md5:
                 continue

@@ -176,24 +176,27 @@ def test_the_pmml_export_agrees_with_scikit_learn_or_names_the_step_it_cannot_co
             assert done.returncode != 0 and len(said) == 1
             assert "sklearn2pmml cannot convert the model" in said[0] and "mlproject.features.BillRatio" in said[0]
             assert project.snapshot(*bundle) == before and not pmml_file.exists()
-            return
-        assert done.returncode == 0, done.stderr
-        manifest = json.loads((project.root / bundle[0]).read_text())
-        document = pmml_file.read_bytes()
-        assert manifest["pmml"]["sha256"] == hashlib.sha256(document).hexdigest()
-        assert manifest["pmml"]["parity"]["rows"] == manifest["parity"]["rows"]
-        assert (project.root / bundle[1]).read_bytes() == before[bundle[1]]  # the ONNX model is the same
-        assert {out["path"]: out["nfiles"] for out in project.lock()["stages"]["export"]["outs"]} == {
-            "models/serving": 3
-        }
-        _, expected = sklearn_predictions(project, tmp_path)
-        scored = np.array(json.loads(project.run("python", "-c", PMML_PREDICTS, PYTHONPATH="src").stdout))
-        if project.params().task == "classification":
-            assert scored.tolist() == expected.tolist() and manifest["pmml"]["parity"]["labels_equal"]
         else:
-            tolerance = project.params().export.tolerance
-            np.testing.assert_allclose(scored, expected, rtol=tolerance.relative, atol=tolerance.absolute)
+            assert done.returncode == 0, done.stderr
+            check_pmml_bundle(project, tmp_path, before[bundle[1]])
     finally:
         (project.root / "params.yaml").write_bytes(params)
-        project.run("dvc", "repro")
+    project.run("dvc", "repro")
     assert project.snapshot(*bundle) == before and not pmml_file.exists()  # the same bundle as before, and no PMML
+
+
+def check_pmml_bundle(project: Project, tmp_path: Path, onnx_model: bytes) -> None:
+    """model.pmml is the manifest's, beside the same ONNX model, and scores the test split as scikit-learn does."""
+    manifest = json.loads((project.root / "models/serving/manifest.json").read_text())
+    document = (project.root / "models/serving/model.pmml").read_bytes()
+    assert manifest["pmml"]["sha256"] == hashlib.sha256(document).hexdigest()
+    assert manifest["pmml"]["parity"]["rows"] == manifest["parity"]["rows"]
+    assert (project.root / "models/serving/model.onnx").read_bytes() == onnx_model
+    assert {out["path"]: out["nfiles"] for out in project.lock()["stages"]["export"]["outs"]} == {"models/serving": 3}
+    _, expected = sklearn_predictions(project, tmp_path)
+    scored = np.array(json.loads(project.run("python", "-c", PMML_PREDICTS, PYTHONPATH="src").stdout))
+    if project.params().task == "classification":
+        assert scored.tolist() == expected.tolist() and manifest["pmml"]["parity"]["labels_equal"]
+    else:
+        tolerance = project.params().export.tolerance
+        np.testing.assert_allclose(scored, expected, rtol=tolerance.relative, atol=tolerance.absolute)

@@ -168,3 +168,13 @@ def test_a_pmml_model_that_disagrees_fails_naming_the_difference(fitted, splits)
     answers = pmml.evaluate(pmml.to_pmml(other, PENGUINS), features, PENGUINS, list(fitted.classes_))
     with pytest.raises(export.ExportError, match=r"PMML and scikit-learn disagree on \d+ of 69|PMML probabilities"):
         export.agreement("PMML", answers, fitted, features, PENGUINS, EXACT)
+
+
+def test_a_missing_exported_value_is_a_disagreement_not_a_pass():
+    train = synthetic_frame(ODD_NAMES, rows=120, seed=4)
+    model = fit_reference(train, REGRESSION, ODD_NAMES)
+    features = export.model_input(train, ODD_NAMES)
+    answers = model.predict(features).astype(np.float64)
+    answers[7] = np.nan
+    with pytest.raises(export.ExportError, match=r"PMML predictions differ .* by up to inf .*first: row 8\)"):
+        export.agreement("PMML", [answers], model, features, ODD_NAMES, config.Tolerance(absolute=1.0, relative=0.0))

@@ -42,7 +42,7 @@ def test_without_java_the_error_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(pmml.PmmlError) as caught:
-        pmml.java_runtime()
+        pmml.java_home()
     message = str(caught.value)
     assert "no java on PATH" in message and "apt-get install default-jre-headless" in message
     assert "export.pmml: false" in message and "\n" not in message
@@ -51,7 +51,7 @@ def test_without_java_the_error_says_what_to_install(monkeypatch, tmp_path):
 def test_a_java_home_without_java_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(pmml.PmmlError, match=rf"JAVA_HOME={tmp_path} has no bin/java"):
-        pmml.java_runtime()
+        pmml.java_home()
 
 
 @pytest.mark.parametrize(
@@ -61,12 +61,12 @@ def test_a_java_home_without_java_is_named(monkeypatch, tmp_path):
 def test_a_java_older_than_11_is_refused_with_its_version(monkeypatch, tmp_path, said, major):
     monkeypatch.setenv("JAVA_HOME", fake_java(tmp_path, said))
     with pytest.raises(pmml.PmmlError, match=rf"needs Java 11 or newer, .*bin/java is {major}: install"):
-        pmml.java_runtime()
+        pmml.java_home()
 
 
 def test_java_11_and_newer_are_accepted(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", fake_java(tmp_path, 'openjdk version "21.0.4" 2024-07-16'))
-    assert pmml.java_runtime() == str(tmp_path / "bin" / "java")
+    assert pmml.java_home() == tmp_path
 
 
 @java
@@ -76,6 +76,17 @@ def test_the_penguins_pipeline_converts_under_the_schemas_names_without_a_time_s
     assert b"<Timestamp>" not in document and b"<Header>" in document
     for name in [PENGUINS.label, *PENGUINS.feature_names]:
         assert f'<DataField name="{name}"'.encode() in document
+
+
+def test_without_java_home_the_installation_of_the_java_on_path_is_used(monkeypatch, tmp_path):
+    """/usr/bin/java is a link into the installation: the converter and the evaluator get that one."""
+    home = tmp_path / "jvm" / "java-21"
+    fake_java(home, 'openjdk version "21.0.4" 2024-07-16')
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "java").symlink_to(home / "bin" / "java")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert pmml.java_home() == home
 
 
 @java
@@ -92,6 +103,19 @@ def test_the_documents_answers_are_scikit_learns(penguins_pmml, splits):
     labels, probabilities = pmml.evaluate(document, features, PENGUINS, list(model.classes_))
     assert labels.tolist() == model.predict(features).tolist()
     np.testing.assert_allclose(probabilities, model.predict_proba(features), atol=1e-12)
+
+
+@java
+def test_rows_the_document_cannot_score_fail_the_check_naming_the_first(penguins_pmml, splits):
+    """JPMML answers such a row with an error and no values, which must not pass for agreement."""
+    model, document = penguins_pmml
+    features = model_input(splits[1], PENGUINS).astype({"bill_length_mm": object})
+    features.loc[features.index[[3, 5]], "bill_length_mm"] = "Atlantis"
+    with pytest.raises(pmml.PmmlError) as caught:
+        pmml.evaluate(document, features, PENGUINS, list(model.classes_))
+    message = str(caught.value)
+    assert message.startswith(f"the PMML model cannot score 2 of {len(features)} test rows (first: row 4, ")
+    assert "Atlantis" in message and "\n" not in message
 
 
 class Halve(TransformerMixin, BaseEstimator):
@@ -156,6 +180,10 @@ def test_the_converters_reason_is_the_java_exceptions_message():
     assert pmml.converter_error(printed) == "The object (Python class a.B) is not a supported Transformer"
     assert pmml.converter_error("Standard output is empty\nsomething odd\n") == "something odd"
     assert pmml.converter_error("") == "it printed nothing"
+    expired = "com.sklearn2pmml.SkLearn2PMMLException: The SkLearn2PMML package has expired"
+    assert pmml.converter_error(expired).endswith(
+        "has expired: update sklearn2pmml in requirements.in, then `make lock`"
+    )
 
 
 @java
