@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -123,6 +125,20 @@ def write_bundle(directory: Path, fitted, test: pd.DataFrame, schema: DatasetSch
     files.write_bytes(directory / export.MODEL_FILENAME, converted[0])
     files.write_json(directory / contract.MANIFEST_FILE, contract.encode(document))
     return directory
+
+
+def dvc_md5(path: Path) -> str | None:
+    """The md5 dvc.lock records for an output: of the file, or of a folder's listing (`<md5>.dir`); None if absent."""
+    if path.is_file():
+        return hashlib.md5(path.read_bytes()).hexdigest()
+    if not path.is_dir():
+        return None
+    listing = [
+        {"md5": hashlib.md5(file.read_bytes()).hexdigest(), "relpath": file.relative_to(path).as_posix()}
+        for file in sorted(path.rglob("*"))
+        if file.is_file()
+    ]
+    return hashlib.md5(json.dumps(listing, sort_keys=True).encode()).hexdigest() + ".dir"
 
 
 def project_env(**overrides: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ Traffic goes to 127.0.0.1 only; every load is bounded; the stack goes down (volu
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import signal
@@ -31,7 +30,7 @@ from benchmarks.harness import free_port, wrk
 from benchmarks.reliability import lua_script
 from mlproject import config
 from scripts.containers import find_engine
-from tests.helpers import Project, copy_project, project_env
+from tests.helpers import Project, copy_project, dvc_md5, project_env
 
 pytestmark = pytest.mark.slow
 
@@ -70,13 +69,12 @@ def wait_for(what: str, ready, seconds: float = 120) -> float:
 
 
 def md5s_against_lock(project: Project, prefixes: tuple[str, ...] = ("data/", "models/")) -> dict[str, tuple]:
-    """Every file output of dvc.lock under `prefixes`: (md5 dvc.lock records, md5 of the file on disk)."""
+    """Every output of dvc.lock under `prefixes`: (md5 dvc.lock records, md5 of the file or folder on disk)."""
     found = {}
     for stage in project.lock()["stages"].values():
         for out in stage.get("outs", []):
             if out["path"].startswith(prefixes):
-                path = project.root / out["path"]
-                found[out["path"]] = (out["md5"], hashlib.md5(path.read_bytes()).hexdigest() if path.exists() else None)
+                found[out["path"]] = (out["md5"], dvc_md5(project.root / out["path"]))
     return found
 
 
