@@ -36,7 +36,7 @@ $(STAMP): $(LOCKS) pyproject.toml
 
 venv: $(STAMP) ## Create .venv from the lock files (hash-checked)
 
-system-packages: ## Install the Debian packages the tests need (podman, debootstrap, wrk, chromium) if missing
+system-packages: ## Install the Debian packages the tests need (podman, debootstrap, wrk, chromium, a JDK) if missing
 	bash scripts/system-packages.sh
 
 repro: $(STAMP) ## Reproduce the pipeline: data, training, evaluation, registration, export
