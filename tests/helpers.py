@@ -119,7 +119,7 @@ def write_bundle(directory: Path, fitted, test: pd.DataFrame, schema: DatasetSch
     """What the export stage writes (model.onnx, manifest.json), for a model fitted in the tests."""
     task = task or schema.task
     tolerance = config.Tolerance() if task == "classification" else config.Tolerance(absolute=1e-4, relative=1e-5)
-    converted = export.convert(fitted, schema, task)
+    converted = export.convert(fitted, schema, task, export.served_decimals(tolerance))
     checked = export.parity(fitted, *converted, test, schema, tolerance)
     document = export.build_manifest("penguins-classifier", 7, fitted, converted, checked, schema, tolerance)
     files.write_bytes(directory / export.MODEL_FILENAME, converted[0])

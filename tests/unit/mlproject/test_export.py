@@ -2,11 +2,13 @@ import hashlib
 
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
 from mlproject import config, export, features, pmml
+from mlproject.inputs import model_input
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlproject.train import fit
 from mlserve import manifest as contract
@@ -81,6 +83,41 @@ def test_a_regressor_exports_with_a_predictions_output_and_keeps_odd_column_name
     tolerance = config.Tolerance(absolute=1e-4, relative=1e-5)
     checked = export.parity(model, onnx_model, feeds, outputs, train, ODD_NAMES, tolerance)
     assert checked.labels_equal is None and 0 <= checked.max_difference <= 1e-3
+
+
+@pytest.mark.parametrize(("absolute", "decimals"), [(1e-5, 5), (3e-5, 5), (1e-3, 3), (0.5, 1), (1.0, 0), (0.0, None)])
+def test_served_numbers_keep_the_decimals_the_tolerance_vouches_for(absolute, decimals):
+    assert export.served_decimals(config.Tolerance(absolute=absolute, relative=0.0)) == decimals
+
+
+def test_the_graph_rounds_its_numbers_and_the_parity_check_sees_them_rounded(splits):
+    """Rounded inside the graph (a float32 sum's 0.87999904 is served as 0.88) and checked as served."""
+    train, test = splits
+    model = fit_reference(train, config.parse_params({}), PENGUINS)
+    feeds = export.onnx_feeds(
+        model_input(test, PENGUINS), export.convert(model, PENGUINS, "classification")[1], PENGUINS
+    )
+    probabilities = {}
+    for decimals in (None, 1):
+        converted = export.convert(model, PENGUINS, "classification", decimals)
+        probabilities[decimals] = onnxruntime.InferenceSession(converted[0]).run(None, feeds)[1]
+    assert np.array_equal(
+        probabilities[1], (probabilities[None].astype(np.float64) * 10).round().astype(np.float32) / 10
+    )
+    assert not np.array_equal(probabilities[1], probabilities[None])
+    with pytest.raises(export.ExportError, match=r"probabilities differ from scikit-learn's by up to 5\.00e-02"):
+        export.parity(model, *converted, test, PENGUINS, config.Tolerance(absolute=1e-3, relative=0.0))
+
+
+def test_rounding_in_the_graph_does_not_overflow_a_float32_near_its_limit():
+    values = [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None]) for name in "xy"]
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "y", values[:1], values[1:])
+    export.round_output(graph, "y", 5)
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8)
+    rounded = onnxruntime.InferenceSession(model.SerializeToString()).run(
+        None, {"x": np.array([3.3e38, -3.3e38, 0.123456], np.float32)}
+    )
+    assert rounded[0].tolist() == pytest.approx([3.3e38, -3.3e38, 0.12346])
 
 
 def test_a_regression_outside_the_tolerance_fails_naming_the_difference():
