@@ -77,7 +77,7 @@ def to_onnx_model(model: Pipeline, schema: DatasetSchema, task: str) -> onnx.Mod
 
 def convert(
     model: Pipeline, schema: DatasetSchema, task: str, decimals: int | None = None
-) -> tuple[bytes, list[contract.Feed], list[str]]:
+) -> tuple[bytes, list[str], list[str]]:
     """The ONNX model, its feeds (one input per column, under ONNX's name) and its outputs; with `decimals`,
     its probabilities or predictions are rounded to that many (`served_decimals`).
 
@@ -89,10 +89,7 @@ def convert(
     graph = onnx_model.graph
     if decimals is not None:
         round_output(graph, graph.output[-1].name, decimals)
-    feeds = [
-        contract.Feed(name=value.name, columns=[column])
-        for column, value in zip(schema.feature_names, graph.input, strict=True)
-    ]
+    feeds = [value.name for value in graph.input]
     # skl2onnx's order of the opsets is not the same in every process (a fresh clone's export differed in
     # that alone): sorted, the same model gives the same bytes.
     opsets = sorted(onnx_model.opset_import, key=lambda opset: opset.domain)
@@ -125,11 +122,11 @@ def round_output(graph: onnx.GraphProto, output: str, decimals: int) -> None:
     ])  # fmt: skip
 
 
-def onnx_feeds(inputs: pd.DataFrame, feeds: list[contract.Feed], schema: DatasetSchema) -> dict[str, np.ndarray]:
-    """The ONNX model's inputs from the model's input columns (`inputs.model_input`)."""
+def onnx_feeds(inputs: pd.DataFrame, feeds: list[str], schema: DatasetSchema) -> dict[str, np.ndarray]:
+    """The ONNX model's inputs from the model's input columns (`inputs.model_input`), one [N, 1] array each."""
     return {
-        feed.name: inputs[feed.columns].to_numpy(dtype=np.float32 if feed.columns[0] in schema.numeric else object)
-        for feed in feeds
+        feed: inputs[[column]].to_numpy(dtype=np.float32 if column in schema.numeric else object)
+        for feed, column in zip(feeds, schema.feature_names, strict=True)
     }
 
 
@@ -144,7 +141,7 @@ def _largest_difference(onnx_values: np.ndarray, sklearn_values: np.ndarray, tol
 def parity(
     model: Pipeline,
     onnx_model: bytes,
-    feeds: list[contract.Feed],
+    feeds: list[str],
     outputs: list[str],
     test: pd.DataFrame,
     schema: DatasetSchema,
@@ -225,7 +222,7 @@ def build_manifest(
     model_name: str,
     version: int,
     model: Pipeline,
-    converted: tuple[bytes, list[contract.Feed], list[str]],
+    converted: tuple[bytes, list[str], list[str]],
     checked: contract.Parity,
     schema: DatasetSchema,
     tolerance: config.Tolerance,

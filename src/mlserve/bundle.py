@@ -73,9 +73,9 @@ def load(directory: Path) -> Bundle:
         session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception types for a malformed model
         raise BundleError(f"{directory}: the model file cannot be loaded by onnxruntime: {error}") from None
-    inputs, feeds = [node.name for node in session.get_inputs()], [feed.name for feed in manifest.feeds]
-    if inputs != feeds:
-        raise BundleError(f"the model's inputs {inputs} do not match the manifest's feeds {feeds}")
+    inputs = [node.name for node in session.get_inputs()]
+    if inputs != manifest.feeds:
+        raise BundleError(f"the model's inputs {inputs} do not match the manifest's feeds {manifest.feeds}")
     outputs = [node.name for node in session.get_outputs()]
     if outputs != manifest.outputs:
         raise BundleError(f"the model's outputs {outputs} do not match the manifest's outputs {manifest.outputs}")

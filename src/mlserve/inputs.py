@@ -112,11 +112,8 @@ class Inputs:
         self.rows: Any = GenericAlias(list, self.record | self.row)
         self.decoder = msgspec.json.Decoder(self.record | self.rows)  # made once: a decoder is its type's fast path
         self.values = attrgetter(*rename) if len(rename) > 1 else lambda record: (record.c0,)
-        positions = [[self.names.index(column) for column in feed.columns] for feed in manifest.feeds]
-        self.feeds = [  # ONNX input, the positions of its columns, and whether they are numbers
-            (feed.name, at, self.columns[at[0]].type == "number")
-            for feed, at in zip(manifest.feeds, positions, strict=True)
-        ]
+        numeric = [column.type == "number" for column in self.columns]
+        self.feeds = list(zip(manifest.feeds, numeric, strict=True))  # each column's ONNX input, and its kind
 
     def from_json(self, body: bytes) -> list:
         """/predict: a record, a list of records or rows, or one row."""
@@ -197,17 +194,18 @@ class Inputs:
         return found
 
     def feeds_of(self, rows: list, max_rows: int) -> dict[str, np.ndarray]:
-        """Typed rows -> one [N, k] array per ONNX input: float32 numbers (null as NaN), or categories ("")."""
+        """Typed rows -> one [N, 1] array per column: float32 numbers (null as NaN), or categories (null as "")."""
         if not rows:
             raise InputError("no rows to predict")
         if len(rows) > max_rows:
             raise InputError(f"{len(rows)} rows is more than the limit of {max_rows} per request", status=413)
-        columns = list(zip(*[row if type(row) is tuple else self.values(row) for row in rows], strict=True))
+        columns = zip(*[row if type(row) is tuple else self.values(row) for row in rows], strict=True)
         feeds = {}
-        for name, positions, numeric in self.feeds:
-            values = [columns[at] if numeric else ["" if v is None else v for v in columns[at]] for at in positions]
-            flat = values[0] if len(values) == 1 else list(zip(*values, strict=True))
-            feeds[name] = np.array(flat, np.float32 if numeric else object).reshape(len(rows), len(positions))
+        for (name, numeric), values in zip(self.feeds, columns, strict=True):
+            column = (
+                np.array(values, np.float32) if numeric else np.array(["" if v is None else v for v in values], object)
+            )
+            feeds[name] = column.reshape(-1, 1)
         return feeds
 
 

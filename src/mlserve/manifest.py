@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 MANIFEST_FILE = "manifest.json"
 RUN_FOLDER = "serving"  # where an exported version's MLflow run keeps the bundle, for the team setup's replicas
 
@@ -37,13 +37,6 @@ class InputColumn(_Strict, frozen=True):
     def __post_init__(self) -> None:
         if (self.type == "category") != (self.categories is not None):
             raise ValueError(f"input column {self.name!r}: categories are given for, and only for, a category column")
-
-
-class Feed(_Strict, frozen=True):
-    """One input of the ONNX model (its own name) and the request columns it carries, in order."""
-
-    name: str
-    columns: list[str]
 
 
 class Tolerance(_Strict, frozen=True):
@@ -76,7 +69,7 @@ class Manifest(_Strict, frozen=True):
     model_version: int  # the registry's version: its page leads to the run, its params and data md5s
     target: str
     inputs: list[InputColumn]
-    feeds: list[Feed]
+    feeds: list[str]  # the ONNX input of each column, in the order of `inputs` (`a/b` is ONNX's `a_b`)
     outputs: list[str]  # the ONNX outputs: [label, probabilities] or [predictions]
     model_file: str
     model_sha256: str
@@ -92,13 +85,10 @@ class Manifest(_Strict, frozen=True):
         expected = 2 if self.task == "classification" else 1
         if len(self.outputs) != expected:
             raise ValueError(f"a {self.task} model has {expected} outputs, not {len(self.outputs)}")
-        names = [column.name for column in self.inputs]
-        carried = sorted(column for feed in self.feeds for column in feed.columns)
-        if carried != sorted(names) or len(set(names)) != len(names):
-            raise ValueError("the feeds must carry every input column exactly once")
-        kinds = {column.name: column.type for column in self.inputs}
-        if any(len({kinds[column] for column in feed.columns}) != 1 for feed in self.feeds):
-            raise ValueError("a feed must carry only numbers or only categories")
+        if len({column.name for column in self.inputs}) != len(self.inputs):
+            raise ValueError("the input columns must have distinct names")
+        if len(set(self.feeds)) != len(self.feeds) or len(self.feeds) != len(self.inputs):
+            raise ValueError("the feeds must name one distinct ONNX input per input column")
 
 
 def encode(manifest: Manifest) -> dict:

@@ -21,7 +21,6 @@ import pytest
 from benchmarks.harness import free_port, gunicorn, gunicorn_command, image_env
 from mlserve import bundle
 from mlserve.app import create_app
-from tests.helpers import penguins_example
 
 
 def refusal(model_dir: Path) -> tuple[int, str]:
@@ -67,8 +66,8 @@ def test_a_manifest_that_does_not_parse_stops_the_server(broken):
         ("colour", "blue", "manifest.json: Object contains unknown field `colour`"),
         ("task", None, "manifest.json: Object missing required field `task`"),
         ("model_version", "7", "manifest.json: Expected `int`, got `str` - at `$.model_version`"),
-        ("format_version", 1, "manifest.json: format_version 1, but this server reads 4: export it again"),
-        ("format_version", None, "manifest.json: no format_version, but this server reads 4: export it again"),
+        ("format_version", 1, "manifest.json: format_version 1, but this server reads 5: export it again"),
+        ("format_version", None, "manifest.json: no format_version, but this server reads 5: export it again"),
     ],
     ids=["unknown key", "missing key", "wrong type", "other format", "no format"],
 )
@@ -91,9 +90,8 @@ def test_a_missing_model_file_stops_the_server(broken):
 @pytest.mark.parametrize(
     ("feeds", "problem"),
     [
-        ([{"name": "numbers", "columns": ["bill_length_mm"]}], "every input column exactly once"),
-        ([{"name": "all", "columns": penguins_example().SCHEMA.feature_names}], "only numbers or only categories"),
-        ([{"name": "x", "columns": ["no_such_column"]}], "every input column exactly once"),
+        (["bill_length_mm"], "one distinct ONNX input per input column"),
+        (["x"] * 6, "one distinct ONNX input per input column"),
     ],
 )
 def test_feeds_that_do_not_fit_the_columns_stop_the_server(broken, feeds, problem):
@@ -103,6 +101,13 @@ def test_feeds_that_do_not_fit_the_columns_stop_the_server(broken, feeds, proble
         bundle.verify(broken)
     code, stderr = refusal(broken)
     assert code == 2 and problem in stderr
+
+
+def test_feeds_that_are_not_the_models_inputs_fail_the_load_naming_both(broken):
+    manifest = json.loads((broken / "manifest.json").read_text())
+    (broken / "manifest.json").write_text(json.dumps({**manifest, "feeds": list("abcdef")}))
+    with pytest.raises(bundle.BundleError, match=r"the model's inputs \['bill_length_mm'.* do not match .*\['a', 'b'"):
+        bundle.load(broken)
 
 
 def test_the_server_answers_and_stops_cleanly_on_sigterm(bundle_dir):
