@@ -23,6 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WORKERS = 2
+# the single-row request of the serving benchmark
+RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
+          "island": "Torgersen", "sex": "male"}  # fmt: skip
 
 
 def free_port() -> int:

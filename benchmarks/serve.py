@@ -3,7 +3,8 @@
 Single-row POSTs with wrk (2 threads, 16 connections, bounded in time) against
   (a) this server (gunicorn, the image's settings),
   (b) `mlflow models serve` on the same registered champion with the same number of workers,
-  (c) a constant-response Flask app on the same gunicorn settings: the stack's ceiling;
+  (c) a constant-response Flask app on the same gunicorn settings: the stack's ceiling,
+  (d) a Flask app that only runs the ONNX model on a fixed row (same settings): the model's floor;
 and one 10,000-row request to (a) against in-process onnxruntime on the same rows.
 Prints a markdown table; exits 1 if a target is missed.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.harness import BIN, REPO, WORKERS, free_port, gunicorn, running, venv_env, wrk
+from benchmarks.harness import BIN, RECORD, REPO, WORKERS, free_port, gunicorn, running, venv_env, wrk
 from mlproject import config
 from mlserve import bundle as bundles
 from mlserve.inputs import Inputs
@@ -34,8 +35,6 @@ MLFLOW_ROUNDS = 3
 CONNECTIONS = 16
 BATCH_ROWS = 10_000
 BATCH_REPEATS = 3  # per round: 30 in all, spread over the whole run
-RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
-          "island": "Torgersen", "sex": "male"}  # fmt: skip
 
 
 def post_script(scratch: Path, body: str) -> Path:
@@ -110,19 +109,20 @@ def main() -> int:
         print("no bundle in models/serving/: run `make repro` first", file=sys.stderr)
         return 1
     params = config.load_params(REPO / "params.yaml")
-    rounds: dict[str, list[dict[str, float]]] = {"ours": [], "constant": []}
+    rounds: dict[str, list[dict[str, float]]] = {"ours": [], "constant": [], "floor": []}
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch_dir, ExitStack() as servers:
         scratch = Path(scratch_dir)
         single = post_script(scratch, json.dumps(RECORD))
         url = {
             "ours": servers.enter_context(gunicorn(serving_dir)).url,
             "constant": servers.enter_context(gunicorn(serving_dir, "benchmarks.constant_app:app")).url,
+            "floor": servers.enter_context(gunicorn(serving_dir, "benchmarks.model_floor_app:app")).url,
         }
         bundle = bundles.load(serving_dir)
         test = pd.read_csv(REPO / config.TEST_DATA)[[c.name for c in bundle.manifest.inputs]]
         sample = test.sample(BATCH_ROWS, replace=True, random_state=0).replace({np.nan: None})
         batch = BatchTimes(f"{url['ours']}/predict", bundle, json.loads(sample.to_json(orient="values")))
-        for round_number in range(ROUNDS):  # paired rounds, in turn A-B and B-A, so both see the same machine
+        for round_number in range(ROUNDS):  # paired rounds, in turn A-B-C and C-B-A, so all see the same machine
             for name in sorted(rounds, reverse=bool(round_number % 2)):
                 rounds[name].append(wrk(f"{url[name]}/predict", single, DURATION_S, CONNECTIONS))
             batch.take(BATCH_REPEATS)
@@ -143,9 +143,11 @@ def main() -> int:
     ours, ceiling = combine(rounds["ours"]), combine(rounds["constant"])
     ratios = [a["rps"] / b["rps"] for a, b in zip(rounds["ours"], rounds["constant"], strict=True)]
     paired = statistics.median(ratios)
+    floor = statistics.median(a["rps"] / b["rps"] for a, b in zip(rounds["floor"], rounds["constant"], strict=True))
     results = {
         "this server (/predict)": ours,
         "constant Flask endpoint": ceiling,
+        "the model alone in Flask (fixed row, fixed answer)": combine(rounds["floor"]),
         "mlflow models serve (/invocations)": mlflow,
     }
     print(f"Single-row POSTs, wrk 2 threads x {CONNECTIONS} connections, {ROUNDS} paired rounds of {DURATION_S} s "
@@ -171,6 +173,8 @@ def main() -> int:
         ("errors (non-2xx + socket) on this server", errors, "0", errors == 0),
     ]
     print(f"\nthis server / constant endpoint, round by round: {', '.join(f'{r:.2f}' for r in ratios)}")
+    print(f"the model alone / constant endpoint: {floor:.2f} (median of paired rounds): reading, checking and "
+          f"answering a request cost this server {floor - paired:.2f} of it")  # fmt: skip
     print(f"{BATCH_ROWS} rows in one request, best of {len(batch.over_http)} each: {http_rate:,.0f} rows/s over HTTP, "
           f"{local_rate:,.0f} rows/s in process ({http_rate / local_rate:.2f}x)\n")  # fmt: skip
     print("| target | measured | wanted | met |")
