@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 from sklearn.pipeline import Pipeline
 
-from mlproject import config, export, files
+from mlproject import config, conversion, export, files
 from mlproject.estimators import build_steps
 from mlproject.inputs import model_input, target
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
@@ -119,10 +119,10 @@ def write_bundle(directory: Path, fitted, test: pd.DataFrame, schema: DatasetSch
     """What the export stage writes (model.onnx, manifest.json), for a model fitted in the tests."""
     task = task or schema.task
     tolerance = config.Tolerance() if task == "classification" else config.Tolerance(absolute=1e-4, relative=1e-5)
-    converted = export.convert(fitted, schema, task, export.served_decimals(tolerance))
-    checked = export.parity(fitted, *converted, test, schema, tolerance)
+    converted = conversion.convert(fitted, schema, task, conversion.served_decimals(tolerance))
+    checked = conversion.parity(fitted, converted, test, schema, tolerance)
     document = export.build_manifest("penguins-classifier", 7, fitted, converted, checked, schema, tolerance)
-    files.write_bytes(directory / export.MODEL_FILENAME, converted[0])
+    files.write_bytes(directory / export.MODEL_FILENAME, converted.model)
     files.write_json(directory / contract.MANIFEST_FILE, contract.encode(document))
     return directory
 

@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 import numpy as np
 from skl2onnx.algebra.onnx_ops import OnnxConcat, OnnxDiv, OnnxGather
-from skl2onnx.common.data_types import FloatTensorType
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -48,9 +47,10 @@ class BillRatio(TransformerMixin, BaseEstimator):
 
 
 def bill_ratio_shape(operator) -> None:
-    """ONNX shape: the input's rows, and one column more."""
-    rows, columns = operator.inputs[0].get_first_dimension(), operator.inputs[0].get_second_dimension()
-    operator.outputs[0].type = FloatTensorType([rows, None if columns is None else columns + 1])
+    """ONNX shape: the input's type (numbers reach it as float64, as in scikit-learn) and rows, one column more."""
+    numbers = operator.inputs[0]
+    rows, columns = numbers.get_first_dimension(), numbers.get_second_dimension()
+    operator.outputs[0].type = type(numbers.type)([rows, None if columns is None else columns + 1])
 
 
 def convert_bill_ratio(scope, operator, container) -> None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlproject.stage import StageError
+
+if TYPE_CHECKING:
+    from mlproject.schema import DatasetSchema
 
 PARAMS_FILE = Path("params.yaml")
 PARAMS_SCHEMA_FILE = Path("params.schema.json")
@@ -45,12 +48,30 @@ Task = Literal["classification", "regression"]
 # The metrics `evaluate` writes for each task, and which way is better: the gate may name any of them.
 METRICS: dict[str, dict[str, Literal["higher", "lower"]]] = {
     "classification": {
-        "accuracy": "higher", "macro_f1": "higher", "log_loss": "lower", "brier": "lower", "roc_auc": "higher"
+        "accuracy": "higher", "macro_f1": "higher", "log_loss": "lower", "brier": "lower", "roc_auc": "higher",
+        "average_precision": "higher",
     },
     "regression": {"r2": "higher", "rmse": "lower", "mae": "lower"},
 }  # fmt: skip
-# A candidate is compared with the champion on a proper scoring rule by default: it rarely ties.
-DEFAULT_COMPARISON = {"classification": "log_loss", "regression": "rmse"}
+# A candidate is compared with the champion on a proper scoring rule by default: it rarely ties. A classifier
+# without probabilities is compared on the best metric it allows (`usable_metrics`).
+DEFAULT_COMPARISON = {"classification": ("log_loss", "roc_auc", "macro_f1"), "regression": ("rmse",)}
+
+
+def usable_metrics(task: str, scores: str | None, classes: int | None) -> list[str]:
+    """The metrics `evaluate` can compute for a model: a classifier's depend on what it gives beside labels
+    (`probabilities`, `decision_function` scores, or nothing) and on the number of classes (None: unknown)."""
+    if task == "regression":
+        return list(METRICS["regression"])
+    two = classes in (2, None)
+    usable = {"accuracy", "macro_f1"}
+    if scores == "probabilities":
+        usable |= {"log_loss", "brier", "roc_auc"}
+    if scores == "decision_function" and two:
+        usable.add("roc_auc")
+    if scores is not None and two:
+        usable.add("average_precision")
+    return [name for name in METRICS["classification"] if name in usable]
 
 
 class ParamsError(StageError, ValueError):
@@ -95,15 +116,20 @@ class ModelParams(_Strict):
     ] = Field(default_factory=_default_steps)
 
 
+AnyMetric = Literal["accuracy", "macro_f1", "log_loss", "brier", "roc_auc", "average_precision", "r2", "rmse", "mae"]
+
+
 class GateParams(_Strict):
-    metric: str = Field("macro_f1", description="a metric evaluate writes for the task")
+    metric: AnyMetric = Field("macro_f1", description="a metric evaluate writes for the task")
     min: float | None = Field(None, description="the metric must be at least this (for metrics where higher is better)")
     max: float | None = Field(None, description="the metric must be at most this (for metrics where lower is better)")
 
 
 class ComparisonParams(_Strict):
-    metric: str | None = Field(
-        None, description="the cross-validated metric a candidate must beat the champion on (default: the task's)"
+    metric: AnyMetric | None = Field(
+        None,
+        description="the cross-validated metric a candidate must beat the champion on (default: log loss, or for a "
+        "classifier without probabilities ROC AUC where it can be had, else macro F1; RMSE for regression)",
     )
     tolerance: Annotated[float, Field(ge=0, description="the alias moves only for a strictly larger improvement")] = 0.0
 
@@ -136,7 +162,22 @@ class ExportParams(_Strict):
     )
 
 
+def _metrics_of_the_task(schema: dict) -> None:
+    """JSON Schema: the gate's and the comparison's metric are the task's (classification when `task` is absent)."""
+
+    def metrics(task: str) -> dict:
+        names = list(METRICS[task])
+        gate, comparison = {"metric": {"enum": names}}, {"metric": {"enum": [*names, None]}}
+        return {"properties": {"registry": {"properties": {
+            "gate": {"properties": gate}, "comparison": {"properties": comparison}}}}}  # fmt: skip
+
+    regression = {"properties": {"task": {"const": "regression"}}, "required": ["task"]}
+    schema["allOf"] = [{"if": regression, "then": metrics("regression"), "else": metrics("classification")}]
+
+
 class Params(_Strict):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, json_schema_extra=_metrics_of_the_task)
+
     seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="every random_state derives from this one number")] = 42
     task: Task = "classification"
     data: DataParams = DataParams()
@@ -167,7 +208,16 @@ class Params(_Strict):
 
     @property
     def comparison_metric(self) -> str:
-        return self.registry.comparison.metric or DEFAULT_COMPARISON[self.task]
+        """The comparison's metric; `parse_params` settles a default the model cannot give (`with_comparison`)."""
+        return self.registry.comparison.metric or DEFAULT_COMPARISON[self.task][0]
+
+    def with_comparison(self, usable: list[str]) -> Params:
+        """The same params with the default comparison metric settled for a model that allows `usable`."""
+        if self.registry.comparison.metric is not None:
+            return self
+        metric = next((name for name in DEFAULT_COMPARISON[self.task] if name in usable), self.comparison_metric)
+        comparison = self.registry.comparison.model_copy(update={"metric": metric})
+        return self.model_copy(update={"registry": self.registry.model_copy(update={"comparison": comparison})})
 
 
 def describe_validation_error(error: ValidationError, source: str) -> str:
@@ -186,14 +236,17 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_params(raw: object, source: str = "params.yaml", build_estimators: bool = True) -> Params:
+def parse_params(
+    raw: object, source: str = "params.yaml", build_estimators: bool = True, schema: DatasetSchema | None = None
+) -> Params:
     """Turn the YAML document into typed parameters, or raise ParamsError naming each bad key.
 
     The model's steps are then built once with scikit-learn, whose own validation names a wrong
     hyperparameter, type or range (a second or so of imports, which a stage that only reads the
-    registry's settings skips with `build_estimators=False`).
+    registry's settings skips with `build_estimators=False`). Given the data's schema, the model must also
+    be one that can be served, on this data, with metrics it gives (`estimators.build_steps`).
     """
-    from mlproject.estimators import EstimatorError, build_steps
+    from mlproject.estimators import EstimatorError, build_steps, check_servable, class_scores
 
     if raw is None:
         raw = {}
@@ -203,9 +256,14 @@ def parse_params(raw: object, source: str = "params.yaml", build_estimators: boo
         params = Params.model_validate(raw)
     except ValidationError as error:
         raise ParamsError(describe_validation_error(error, source)) from None
+    if not build_estimators:
+        return params
     try:
-        if build_estimators:
-            build_steps(params)
+        steps = build_steps(params)
+        classes = len(schema.classes) if schema is not None else None
+        scores = class_scores(steps[-1][1]) if params.task == "classification" else None
+        params = params.with_comparison(usable_metrics(params.task, scores, classes))
+        check_servable(steps, params, schema)
     except EstimatorError as error:
         raise ParamsError(f"{source} is invalid:\n  {error}") from None
     return params
@@ -220,7 +278,9 @@ def load_params(path: Path = PARAMS_FILE, build_estimators: bool = True) -> Para
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML: {error}") from None
-    return parse_params(raw, str(path), build_estimators)
+    from mlproject.dataset import SCHEMA
+
+    return parse_params(raw, str(path), build_estimators, SCHEMA if build_estimators else None)
 
 
 def params_json_schema() -> dict:

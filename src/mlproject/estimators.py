@@ -3,9 +3,15 @@
 `model.steps` names each step's class and hyperparameters. A bare name is looked up in features.py,
 then among scikit-learn's public estimators; a dotted name (`sklearn.linear_model.Ridge`,
 `mypackage.models.Model`) is imported. Where scikit-learn expects a callable, a string names a
-function the same way (`score_func: f_regression`). scikit-learn's own parameter validation checks
+function the same way (`score_func: f_regression`); where it expects an estimator, a nested step
+(`estimator: {estimator: LinearSVC, params: {C: 0.5}}`), and where it expects named estimators (a
+stack's, a vote's), a mapping of names to nested steps. scikit-learn's own parameter validation checks
 every value, so a wrong type or range is said in its words, under the key that holds it.
 Every `random_state` is the one `seed`.
+
+A model that could be trained but never served is refused here, before any work, in one line that says
+why and what to use instead (`servable_problem`): no ONNX converter, a kind of model the template's data
+cannot feed, or a combination with the data or the features that is known to fail.
 """
 
 from __future__ import annotations
@@ -14,16 +20,19 @@ import difflib
 import importlib
 import re
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.utils._param_validation import InvalidParameterError, StrOptions
 
 from mlproject import features
+from mlproject.schema import DatasetSchema, NumericColumn
 from mlproject.stage import StageError
 
 if TYPE_CHECKING:
-    from mlproject.config import Params, StepParams
+    from mlproject.config import Params
+
+ClassScores = Literal["probabilities", "decision_function"]
 
 SEEDED = "random_state"
 
@@ -67,14 +76,37 @@ def _is_estimator_class(value: object) -> TypeGuard[type[BaseEstimator]]:
     return isinstance(value, type) and issubclass(value, BaseEstimator)
 
 
-def build_step(name: str, spec: StepParams, seed: int) -> BaseEstimator:
-    key = f"model.steps.{name}"
-    cls = resolve(spec.estimator, f"{key}.estimator")
+def _nested_spec(value: object) -> dict | None:
+    """`{estimator: Name, params: {...}}` as written in params.yaml, or None for any other value."""
+    if isinstance(value, dict) and isinstance(value.get("estimator"), str) and set(value) <= {"estimator", "params"}:
+        return value
+    return None
+
+
+def _hyperparameter(cls: type, parameter: str, value: object, where: str, seed: int) -> object:
+    """A value of params.yaml as scikit-learn takes it: a function by name, an estimator from a nested step,
+    or named estimators (a mapping of names to nested steps, for a stack or a vote) as a list of pairs."""
+    if _wants_function(cls, parameter, value):
+        return resolve(value, where)  # type: ignore[arg-type]
+    if (nested := _nested_spec(value)) is not None:
+        return build_estimator(where, nested["estimator"], nested.get("params") or {}, seed)
+    if isinstance(value, dict) and value and all(_nested_spec(item) is not None for item in value.values()):
+        return [
+            (str(name), build_estimator(f"{where}.{name}", item["estimator"], item.get("params") or {}, seed))
+            for name, item in value.items()
+        ]
+    return value
+
+
+def build_estimator(key: str, estimator: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    """One estimator of params.yaml (a step, or one nested in a step), checked by scikit-learn."""
+    spec_name = estimator
+    cls = resolve(spec_name, f"{key}.estimator")
     if not _is_estimator_class(cls):
-        raise EstimatorError(f"{key}.estimator: {spec.estimator!r} is not a scikit-learn estimator class")
+        raise EstimatorError(f"{key}.estimator: {spec_name!r} is not a scikit-learn estimator class")
     accepted = cls._get_param_names()
     hyperparameters = {}
-    for parameter, value in spec.params.items():
+    for parameter, value in params.items():
         where = f"{key}.params.{parameter}"
         if parameter == SEEDED:
             raise EstimatorError(f"{where}: set by seed for every step; remove it here")
@@ -82,7 +114,7 @@ def build_step(name: str, spec: StepParams, seed: int) -> BaseEstimator:
             close = difflib.get_close_matches(parameter, accepted, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise EstimatorError(f"{where}: not a hyperparameter of {cls.__name__}{hint}")
-        hyperparameters[parameter] = resolve(value, where) if _wants_function(cls, parameter, value) else value
+        hyperparameters[parameter] = _hyperparameter(cls, parameter, value, where, seed)
     if SEEDED in accepted:
         hyperparameters[SEEDED] = seed
     try:
@@ -100,7 +132,10 @@ def build_step(name: str, spec: StepParams, seed: int) -> BaseEstimator:
 
 def build_steps(params: Params) -> list[tuple[str, BaseEstimator]]:
     """The model's steps, checked: transformers first, then one estimator that fits the task."""
-    steps = [(name, build_step(name, spec, params.seed)) for name, spec in params.model.steps.items()]
+    steps = [
+        (name, build_estimator(f"model.steps.{name}", spec.estimator, spec.params, params.seed))
+        for name, spec in params.model.steps.items()
+    ]
     *transformers, (last, predictor) = steps
     for name, step in transformers:
         if not hasattr(step, "transform"):
@@ -114,3 +149,138 @@ def build_steps(params: Params) -> list[tuple[str, BaseEstimator]]:
             f"model.steps.{last}.estimator: {type(predictor).__name__} is not a {kind}, and task is {params.task}"
         )
     return steps
+
+
+def check_servable(steps: list[tuple[str, BaseEstimator]], params: Params, schema: DatasetSchema | None) -> None:
+    """Every step can be served (given the data's schema), and the registry's metrics are ones the model gives."""
+    if schema is not None:
+        for name, step in steps:
+            if problem := servable_problem(step, params, schema):
+                raise EstimatorError(f"model.steps.{name}.estimator: {problem}")
+    check_metrics(params, steps[-1][1], len(schema.classes) if schema is not None else None)
+
+
+def nested_estimators(estimator: BaseEstimator) -> list[BaseEstimator]:
+    """The estimator and every estimator inside it: hyperparameters (a bagged tree, a stack's members) and,
+    once fitted, default parts (AdaBoost's stump)."""
+    found, pending = [], [estimator]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for value in current.get_params(deep=False).values():
+            if isinstance(value, BaseEstimator):
+                pending.append(value)
+            elif isinstance(value, list):  # named estimators: [(name, estimator), ...]
+                pending += [
+                    item[-1] for item in value if isinstance(item, tuple) and isinstance(item[-1], BaseEstimator)
+                ]
+        if isinstance(fitted := getattr(current, "estimator_", None), BaseEstimator):
+            pending.append(fitted)
+    return found
+
+
+def class_scores(estimator: BaseEstimator) -> ClassScores | None:
+    """What a classifier gives beside its labels: probabilities, else decision_function's scores, else nothing."""
+    if hasattr(estimator, "predict_proba"):
+        return "probabilities"
+    return "decision_function" if hasattr(estimator, "decision_function") else None
+
+
+# Estimators that can be trained but not served, each with why and what to use instead (measured: README,
+# Supported estimators).
+REFUSED = {
+    "LabelPropagation": "semi-supervised: it learns from unlabelled rows, which a labelled table has none of, and "
+    "skl2onnx cannot convert it; use KNeighborsClassifier",
+    "LabelSpreading": "semi-supervised: it learns from unlabelled rows, which a labelled table has none of, and "
+    "skl2onnx cannot convert it; use KNeighborsClassifier",
+    "RadiusNeighborsClassifier": "a row with no training row within `radius` cannot be scored (scikit-learn "
+    "refuses it, the ONNX graph fails on it); use KNeighborsClassifier",
+    "RadiusNeighborsRegressor": "a row with no training row within `radius` cannot be scored (scikit-learn answers "
+    "NaN, the ONNX graph fails on it); use KNeighborsRegressor",
+    "CategoricalNB": "it reads every feature as an integer category code, but the preprocessing gives measurements "
+    "and one-hot columns; use GaussianNB or BernoulliNB",
+}
+
+
+def servable_problem(estimator: BaseEstimator, params: Params, schema: DatasetSchema) -> str | None:
+    """Why this step (or an estimator inside it) could be trained on this data but never served, or None."""
+    from sklearn.utils import get_tags
+
+    from mlproject import converters
+
+    for part in nested_estimators(estimator):
+        name, tags = type(part).__name__, get_tags(part)
+        if type(part).__module__.startswith("sklearn.") and name in REFUSED:
+            return f"{name} cannot be served: {REFUSED[name]}"
+        if not converters.has_converter(type(part)):
+            return (
+                f"{type(part).__module__}.{name} has no ONNX converter, so it cannot be served: pick a supported "
+                "estimator (README: Supported estimators), or give it a shape calculator and a converter in "
+                "ONNX_CONVERTERS of src/mlproject/features.py"
+            )
+        if not tags.target_tags.single_output:
+            return f"{name} fits several targets at once, and the data has one: use its single-target form"
+        if not tags.input_tags.two_d_array:
+            return f"{name} fits one feature only, and the preprocessing gives several: use another regressor"
+        if (problem := _data_problem(part, params, schema)) is not None:
+            return f"{name} {problem}"
+    return None
+
+
+def _data_problem(part: BaseEstimator, params: Params, schema: DatasetSchema) -> str | None:
+    """Known failures of an estimator with this data or these features, said before they happen."""
+    from sklearn.utils import get_tags
+
+    tags, settings, name, target = get_tags(part), part.get_params(deep=False), type(part).__name__, schema.target
+    negative = [c.name for c in schema.features if isinstance(c, NumericColumn) and c.minimum < 0]
+    if tags.input_tags.positive_only and (params.features.scale_numbers or negative):
+        why = "features.scale_numbers: true makes them so" if params.features.scale_numbers else (
+            f"the schema allows negative {', '.join(negative)}"
+        )  # fmt: skip
+        return f"needs features that are never negative, and {why}: set scale_numbers false, or use GaussianNB"
+    if tags.target_tags.positive_only and isinstance(target, NumericColumn) and target.minimum <= 0:
+        return (
+            f"needs a positive target, and the schema allows '{target.name}' down to {target.minimum}: "
+            "use TweedieRegressor"
+        )
+    if name == "GaussianProcessClassifier" and len(schema.classes) > 2:
+        return (
+            f"is converted to ONNX for two classes only, and '{target.name}' has {len(schema.classes)}: "
+            "use GaussianNB or SVC"
+        )
+    if name == "QuadraticDiscriminantAnalysis" and not settings["reg_param"] and schema.categorical:
+        return (
+            "with reg_param 0 cannot fit one-hot encoded categories (each class's covariance is singular): "
+            "set reg_param, e.g. 0.1"
+        )
+    if name == "DummyClassifier" and settings["strategy"] in ("stratified", "uniform"):
+        return (
+            f"with strategy {settings['strategy']!r} answers at random, which no exported model can repeat: "
+            "use 'prior' or 'most_frequent'"
+        )
+    if name in ("CCA", "PLSCanonical") and settings["n_components"] > 1:
+        return "has n_components 2 by default, which needs two targets: set n_components: 1, or use PLSRegression"
+    return None
+
+
+GIVES = {
+    "probabilities": "labels and probabilities",
+    "decision_function": "labels and decision_function scores but no probabilities",
+    None: "labels only",
+}
+
+
+def check_metrics(params: Params, predictor: BaseEstimator, classes: int | None) -> None:
+    """The gate's and the comparison's metrics must be ones `evaluate` can compute for this model."""
+    from mlproject.config import usable_metrics
+
+    scores = class_scores(predictor) if params.task == "classification" else None
+    usable = usable_metrics(params.task, scores, classes)
+    for key, metric in (("registry.gate.metric", params.registry.gate.metric),
+                        ("registry.comparison.metric", params.comparison_metric)):  # fmt: skip
+        if metric not in usable:
+            on = f", on a target of {classes} classes" if params.task == "classification" and classes else ""
+            raise EstimatorError(
+                f"{key}: {metric} cannot be computed for {type(predictor).__name__}, which gives {GIVES[scores]}{on}; "
+                f"it can use {', '.join(usable)}"
+            )

@@ -47,7 +47,7 @@ def confusion_figure(truth: np.ndarray, predicted: np.ndarray, classes: list) ->
     return png(figure)
 
 
-def precision_recall_figure(truth: np.ndarray, probabilities: np.ndarray, classes: list) -> bytes:
+def precision_recall_figure(truth: np.ndarray, scores: np.ndarray, classes: list) -> bytes:
     """One panel per class (one against the rest), its average precision in the title: curves that would
     lie on top of each other for a good model stay apart."""
     columns = min(len(classes), PANELS_PER_ROW)
@@ -58,9 +58,9 @@ def precision_recall_figure(truth: np.ndarray, probabilities: np.ndarray, classe
             axes.set_visible(False)
             continue
         positive = truth == classes[index]
-        precision, recall, _ = precision_recall_curve(positive, probabilities[:, index])
+        precision, recall, _ = precision_recall_curve(positive, scores[:, index])
         axes.step(recall, precision, where="post")
-        average = average_precision_score(positive, probabilities[:, index])
+        average = average_precision_score(positive, scores[:, index])
         axes.set_title(f"{classes[index]}: AP {average:.3f}", fontsize=10)
         axes.set(xlim=(0, 1.02), ylim=(0, 1.05))
     for axes in panels[-1]:
@@ -90,9 +90,9 @@ def regression_figures(truth: np.ndarray, predicted: np.ndarray) -> dict[str, by
 
 def figures_of(answers: Predictions) -> dict[str, bytes]:
     """The pictures of the task: file name -> PNG bytes."""
-    if answers.probabilities is None:
+    if not answers.classification:
         return regression_figures(answers.truth, answers.predicted)
-    return {
-        "confusion.png": confusion_figure(answers.truth, answers.predicted, answers.classes),
-        "precision_recall.png": precision_recall_figure(answers.truth, answers.probabilities, answers.classes),
-    }
+    pictures = {"confusion.png": confusion_figure(answers.truth, answers.predicted, answers.classes)}
+    if answers.ranking is not None:  # a classifier that gives no scores has no curves
+        pictures["precision_recall.png"] = precision_recall_figure(answers.truth, answers.ranking, answers.classes)
+    return pictures

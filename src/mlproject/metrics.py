@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     brier_score_loss,
     f1_score,
     log_loss,
@@ -35,24 +36,39 @@ def rounded(value: float) -> float:
     return round(float(value), DIGITS)
 
 
-def classification_metrics(truth: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray, classes: list) -> dict:
+def classification_metrics(
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    probabilities: np.ndarray | None,
+    classes: list,
+    decision: np.ndarray | None = None,
+) -> dict:
+    """The metrics a classifier's answers allow: accuracy, macro F1 and per-class precision and recall from
+    its labels; log loss and the Brier score from its probabilities; ROC AUC and, for two classes, average
+    precision from its probabilities or, where scikit-learn allows it (two classes), its decision_function."""
     precision, recall, _, _ = precision_recall_fscore_support(
         truth, predicted, labels=classes, average=None, zero_division=0
     )
     metrics = {
         "accuracy": rounded(accuracy_score(truth, predicted)),
         "macro_f1": rounded(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)),
-        "log_loss": rounded(log_loss(truth, probabilities, labels=classes)),
-        "brier": rounded(brier_score_loss(truth, probabilities, labels=classes)),
         "precision": {str(c): rounded(p) for c, p in zip(classes, precision, strict=True)},
         "recall": {str(c): rounded(r) for c, r in zip(classes, recall, strict=True)},
     }
-    if len(set(truth.tolist())) == len(classes):  # ROC AUC needs every class in the split
-        if len(classes) == 2:
-            auc = roc_auc_score(truth == classes[1], probabilities[:, 1])
-        else:
-            auc = roc_auc_score(truth, probabilities, multi_class="ovr", average="macro", labels=classes)
-        metrics["roc_auc"] = rounded(auc)
+    if probabilities is not None:
+        metrics["log_loss"] = rounded(log_loss(truth, probabilities, labels=classes))
+        metrics["brier"] = rounded(brier_score_loss(truth, probabilities, labels=classes))
+    if len(set(truth.tolist())) < len(classes):  # ranking metrics need every class in the split
+        return metrics
+    if len(classes) == 2:
+        positive = probabilities[:, 1] if probabilities is not None else decision
+        if positive is not None:
+            metrics["roc_auc"] = rounded(roc_auc_score(truth == classes[1], positive))
+            metrics["average_precision"] = rounded(average_precision_score(truth == classes[1], positive))
+    elif probabilities is not None:
+        metrics["roc_auc"] = rounded(
+            roc_auc_score(truth, probabilities, multi_class="ovr", average="macro", labels=classes)
+        )
     return metrics
 
 
@@ -66,46 +82,67 @@ def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict:
 
 @dataclass(frozen=True)
 class Predictions:
-    """A model's answers on a split, beside the truth: what every metric, table and figure is made of."""
+    """A model's answers on a split, beside the truth: what every metric, table and figure is made of.
+
+    A classifier has classes, and its probabilities, or its decision_function's scores if it gives no
+    probabilities, or neither.
+    """
 
     truth: np.ndarray
     predicted: np.ndarray
-    probabilities: np.ndarray | None = None  # classification only
+    probabilities: np.ndarray | None = None
     classes: list = field(default_factory=list)
+    decision: np.ndarray | None = None
+
+    @property
+    def classification(self) -> bool:
+        return bool(self.classes)
+
+    @property
+    def ranking(self) -> np.ndarray | None:
+        """One score per class and row that orders the rows (curves need no more): probabilities, or the
+        decision scores (two classes: -s and s)."""
+        if self.probabilities is not None or self.decision is None:
+            return self.probabilities
+        return np.column_stack([-self.decision, self.decision]) if self.decision.ndim == 1 else self.decision
 
 
 def predict(model, frame: pd.DataFrame, schema: DatasetSchema) -> Predictions:
     features = model_input(frame, schema)
     if schema.task == "regression":
         return Predictions(target(frame, schema), model.predict(features))
-    return Predictions(
-        target(frame, schema), model.predict(features), model.predict_proba(features), list(model.classes_)
-    )
+    probabilities = model.predict_proba(features) if hasattr(model, "predict_proba") else None
+    decision = None
+    if probabilities is None and hasattr(model, "decision_function"):
+        decision = model.decision_function(features)
+    return Predictions(target(frame, schema), model.predict(features), probabilities, list(model.classes_), decision)
 
 
 def metrics_of(answers: Predictions) -> dict:
-    if answers.probabilities is None:
+    if not answers.classification:
         return regression_metrics(answers.truth, answers.predicted)
-    return classification_metrics(answers.truth, answers.predicted, answers.probabilities, answers.classes)
+    return classification_metrics(
+        answers.truth, answers.predicted, answers.probabilities, answers.classes, answers.decision
+    )
 
 
 def tables_of(answers: Predictions) -> dict[str, pd.DataFrame]:
     """The data of the plots, for `dvc plots diff`: file name -> table."""
-    if answers.probabilities is None:
+    if not answers.classification:
         table = pd.DataFrame({"actual": answers.truth, "predicted": answers.predicted.round(DIGITS)})
         table["residual"] = (table["actual"] - table["predicted"]).round(DIGITS)
         return {"predictions.csv": table}
-    return {
-        "confusion.csv": pd.DataFrame({"actual": answers.truth, "predicted": answers.predicted}),
-        "roc.csv": roc_points(answers.truth, answers.probabilities, answers.classes),
-    }
+    tables = {"confusion.csv": pd.DataFrame({"actual": answers.truth, "predicted": answers.predicted})}
+    if answers.ranking is not None:
+        tables["roc.csv"] = roc_points(answers.truth, answers.ranking, answers.classes)
+    return tables
 
 
-def roc_points(truth: np.ndarray, probabilities: np.ndarray, classes: list) -> pd.DataFrame:
+def roc_points(truth: np.ndarray, scores: np.ndarray, classes: list) -> pd.DataFrame:
     """One-vs-rest ROC curve of every class, in long form: one row per (class, threshold)."""
     curves = []
     for index, name in enumerate(classes):
-        fpr, tpr, _ = roc_curve(truth == name, probabilities[:, index])
+        fpr, tpr, _ = roc_curve(truth == name, scores[:, index])
         curves.append(pd.DataFrame({"class": str(name), "fpr": fpr.round(DIGITS), "tpr": tpr.round(DIGITS)}))
     return pd.concat(curves, ignore_index=True)
 

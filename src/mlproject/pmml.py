@@ -107,5 +107,7 @@ def evaluate(document: bytes, features: pd.DataFrame, schema: DatasetSchema, cla
         )
     if schema.task == "regression":
         return [results[schema.label].to_numpy(dtype=np.float64)]
-    probabilities = results[[f"probability({label})" for label in classes]].to_numpy(dtype=np.float64)
-    return [results[schema.label].to_numpy(), probabilities]
+    columns = [f"probability({label})" for label in classes]
+    if not set(columns) <= set(results.columns):  # a classifier without probabilities: its labels only
+        return [results[schema.label].to_numpy()]
+    return [results[schema.label].to_numpy(), results[columns].to_numpy(dtype=np.float64)]

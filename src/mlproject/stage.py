@@ -100,3 +100,20 @@ def _run(name: str, work: Callable[[], str]) -> int:
         return 1
     print(f"{name}: {summary}")
     return 0
+
+
+def chain_of(error: BaseException, limit: int = 3) -> str:
+    """An exception and what caused it, in one line: `first message; caused by TypeError: ...`.
+
+    A library that re-raises its own error keeps the root cause in `__cause__` or `__context__`; the line
+    names it, since that is usually what the user can act on. Each message is cut to its first line.
+    """
+    parts, seen, current = [], set(), error
+    while current is not None and id(current) not in seen and len(parts) < limit:
+        seen.add(id(current))
+        lines = str(current).strip().splitlines()
+        first = lines[0] if lines else ""
+        kind = type(current).__name__
+        parts.append(first if current is error and first else f"{kind}: {first}" if first else kind)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "; caused by ".join(parts)

@@ -1,8 +1,9 @@
 """Model outputs -> the JSON of a prediction, for /predict and for MLflow's /invocations.
 
 The export rounds the model's numbers inside its graph to the decimals its parity check vouches for, so a
-forest's 0.88 reads 0.88 here, not 0.87999904. orjson writes each float32 as its shortest text, and a
-number that is not finite (a float32 overflow on inputs far outside the training data) as null.
+forest's 0.88 reads 0.88 here, not 0.87999904. orjson writes each number as its shortest text, and a
+number that is not finite (an overflow on inputs far outside the training data) as null. A classifier
+answers its probabilities, or its decision_function's scores if it has no probabilities, or labels only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ class Answers:
 
     def __init__(self, manifest: Manifest):
         self.classification = manifest.task == "classification"
+        self.scores = {"probabilities": "probabilities", "decision_function": "scores"}.get(manifest.class_scores or "")
+        self.one_score = manifest.class_scores == "decision_function" and len(manifest.classes or []) == 2
         self.closing: dict[str, object] = {"classes": manifest.classes} if self.classification else {}
         self.closing["model_version"] = manifest.model_version
 
@@ -26,12 +29,12 @@ class Answers:
         return outputs[0].ravel().tolist() if self.classification else outputs[0].ravel()
 
     def predict(self, outputs: list[np.ndarray]) -> bytes:
-        """{prediction (one row only), predictions, [probabilities, classes,] model_version}."""
+        """{prediction (one row only), predictions, [probabilities or scores,] [classes,] model_version}."""
         predictions = self.predictions(outputs)
         body: dict = {"prediction": predictions[0]} if len(predictions) == 1 else {}
         body["predictions"] = predictions
-        if self.classification:
-            body["probabilities"] = outputs[1]
+        if self.scores:
+            body[self.scores] = outputs[1].ravel() if self.one_score else outputs[1]
         return orjson.dumps({**body, **self.closing}, option=orjson.OPT_SERIALIZE_NUMPY)
 
     def mlflow(self, outputs: list[np.ndarray]) -> bytes:

@@ -194,7 +194,7 @@ class Inputs:
         return found
 
     def feeds_of(self, rows: list, max_rows: int) -> dict[str, np.ndarray]:
-        """Typed rows -> one [N, 1] array per column: float32 numbers (null as NaN), or categories (null as "")."""
+        """Typed rows -> one [N, 1] array per column: float64 numbers (null as NaN), or categories (null as "")."""
         if not rows:
             raise InputError("no rows to predict")
         if len(rows) > max_rows:
@@ -203,7 +203,7 @@ class Inputs:
         feeds = {}
         for (name, numeric), values in zip(self.feeds, columns, strict=True):
             column = (
-                np.array(values, np.float32) if numeric else np.array(["" if v is None else v for v in values], object)
+                np.array(values, np.float64) if numeric else np.array(["" if v is None else v for v in values], object)
             )
             feeds[name] = column.reshape(-1, 1)
         return feeds

@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 MANIFEST_FILE = "manifest.json"
 RUN_FOLDER = "serving"  # where an exported version's MLflow run keeps the bundle, for the team setup's replicas
 
@@ -69,20 +69,25 @@ class Manifest(_Strict, frozen=True):
     model_version: int  # the registry's version: its page leads to the run, its params and data md5s
     target: str
     inputs: list[InputColumn]
-    feeds: list[str]  # the ONNX input of each column, in the order of `inputs` (`a/b` is ONNX's `a_b`)
-    outputs: list[str]  # the ONNX outputs: [label, probabilities] or [predictions]
+    feeds: list[str]  # the ONNX input of each column, in the order of `inputs` (`a/b` is ONNX's `a_b`); numbers float64
+    outputs: list[str]  # the ONNX outputs: [label], [label, probabilities], [label, scores] or [predictions]
     model_file: str
     model_sha256: str
     onnx_opset: dict[str, int]
     tolerance: Tolerance
     parity: Parity
     classes: list[str | int] | None = None  # classification only, in the order of the probabilities
+    # classification only: what the second output holds, scikit-learn's predict_proba or decision_function
+    # (one score per row for two classes, one per class and row otherwise); absent for labels only
+    class_scores: Literal["probabilities", "decision_function"] | None = None
     pmml: Pmml | None = None
 
     def __post_init__(self) -> None:
         if (self.task == "classification") != (self.classes is not None):
             raise ValueError("classes are given for, and only for, a classification model")
-        expected = 2 if self.task == "classification" else 1
+        if self.class_scores is not None and self.task != "classification":
+            raise ValueError("class_scores are given for, and only for, a classification model")
+        expected = 1 + (self.class_scores is not None)
         if len(self.outputs) != expected:
             raise ValueError(f"a {self.task} model has {expected} outputs, not {len(self.outputs)}")
         if len({column.name for column in self.inputs}) != len(self.inputs):

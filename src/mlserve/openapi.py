@@ -42,13 +42,16 @@ def _answers(manifest: Manifest) -> tuple[dict, dict]:
     if manifest.task == "classification":
         kinds = sorted({"integer" if isinstance(label, int) else "string" for label in manifest.classes or []})
         item: dict = {"type": kinds[0] if len(kinds) == 1 else kinds, "enum": manifest.classes}
-        probabilities = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}}
-        extra = {
-            "probabilities": {"type": "array", "items": probabilities},
-            "classes": {"type": "array", "items": item},
-        }
+        extra = {"classes": {"type": "array", "items": item}}
+        if manifest.class_scores == "probabilities":
+            row = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}}
+            extra["probabilities"] = {"type": "array", "items": row, "description": "per row, in the order of classes"}
+        elif manifest.class_scores == "decision_function":
+            score = {"type": ["number", "null"]}
+            row = score if len(manifest.classes or []) == 2 else {"type": "array", "items": score}
+            extra["scores"] = {"type": "array", "items": row, "description": "decision_function's, per row"}
     else:
-        item = {"type": ["number", "null"], "description": "null where the model's float32 overflows"}
+        item = {"type": ["number", "null"], "description": "null where the model's answer overflows"}
         extra = {}
     predictions = {"predictions": {"type": "array", "items": item}}
     single = {"prediction": {**item, "description": "the one prediction, when the request held one row"}}

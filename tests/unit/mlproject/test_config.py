@@ -15,8 +15,12 @@ def test_the_shipped_params_file_parses_and_sets_every_key_that_has_a_value():
     assert {key for key, value in parsed.items() if value not in (None, {})} <= config.flatten(raw).keys()
 
 
-def test_missing_sections_take_their_defaults():
-    assert config.parse_params({}) == config.Params()
+def test_missing_sections_take_their_defaults_and_the_comparison_the_best_metric_the_model_gives():
+    parsed = config.parse_params({})
+    assert parsed.model_dump(exclude={"registry"}) == config.Params().model_dump(exclude={"registry"})
+    assert parsed.registry.comparison.metric == "log_loss"  # the default forest gives probabilities
+    label_only = config.parse_params({"model": {"steps": {"c": {"estimator": "LinearSVC"}}}})
+    assert label_only.registry.comparison.metric == "roc_auc"  # two classes, as far as params alone can tell
 
 
 def test_the_committed_json_schema_is_the_one_the_typed_params_generate():

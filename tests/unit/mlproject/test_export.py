@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
-from mlproject import config, export, features, pmml
+from mlproject import config, conversion, export, features, pmml
 from mlproject.inputs import model_input
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlproject.train import fit
@@ -38,19 +38,20 @@ ODD_NAMES = DatasetSchema(
 def test_the_active_projects_model_converts_and_agrees_with_scikit_learn(
     synthetic_model, synthetic_splits, schema, params
 ):
-    converted = export.convert(synthetic_model, schema, params.task)
-    checked = export.parity(synthetic_model, *converted, synthetic_splits[1], schema, params.export.tolerance)
+    converted = conversion.convert(synthetic_model, schema, params.task)
+    checked = conversion.parity(synthetic_model, converted, synthetic_splits[1], schema, params.export.tolerance)
     assert checked.rows == len(synthetic_splits[1])
-    assert len(converted[1]) == len(schema.feature_names)
+    assert len(converted.feeds) == len(schema.feature_names)
 
 
 def test_the_penguins_model_takes_one_input_per_column_and_has_plain_outputs(fitted):
-    onnx_model, feeds, outputs = export.convert(fitted, PENGUINS, "classification")
-    graph = onnx.load_from_string(onnx_model).graph
-    assert [i.name for i in graph.input] == PENGUINS.feature_names
-    assert feeds == PENGUINS.feature_names
+    converted = conversion.convert(fitted, PENGUINS, "classification")
+    graph = onnx.load_from_string(converted.model).graph
+    assert [i.name for i in graph.input] == converted.feeds == PENGUINS.feature_names
     assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [0, 1]
-    assert outputs == [o.name for o in graph.output] == ["label", "probabilities"]
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE  # numbers as scikit-learn reads them
+    assert converted.outputs == [o.name for o in graph.output] == ["label", "probabilities"]
+    assert converted.class_scores == "probabilities"
 
 
 @pytest.mark.parametrize("estimator", ["RandomForestClassifier", "LogisticRegression"])
@@ -59,7 +60,7 @@ def test_penguins_parity_holds_on_the_whole_test_split(splits, estimator):
     params = config.parse_params({"features": {"scale_numbers": estimator == "LogisticRegression"},
                                   "model": {"steps": {"classify": {"estimator": estimator}}}})  # fmt: skip
     model = fit_reference(train, params, PENGUINS)
-    checked = export.parity(model, *export.convert(model, PENGUINS, "classification"), test, PENGUINS, EXACT)
+    checked = conversion.parity(model, conversion.convert(model, PENGUINS, "classification"), test, PENGUINS, EXACT)
     assert checked.rows == len(test) and checked.labels_equal
     assert checked.max_difference <= EXACT.absolute
 
@@ -68,51 +69,51 @@ def test_a_model_that_disagrees_fails_the_export_with_a_message(splits, fitted):
     train, test = splits
     weak = config.parse_params({"model": {"steps": {"c": {"estimator": "LogisticRegression", "params": {"C": 0.001}}}}})
     other = fit_reference(train, weak, PENGUINS)
-    converted = export.convert(other, PENGUINS, "classification")
-    with pytest.raises(export.ExportError, match=r"disagree on \d+ of 69 test rows|differ from scikit-learn's"):
-        export.parity(fitted, *converted, test, PENGUINS, EXACT)
+    converted = conversion.convert(other, PENGUINS, "classification")
+    with pytest.raises(conversion.ConversionError, match=r"disagree on \d+ of 69 test rows|differ from scikit-learn's"):
+        conversion.parity(fitted, converted, test, PENGUINS, EXACT)
 
 
 def test_a_regressor_exports_with_a_predictions_output_and_keeps_odd_column_names():
     train = synthetic_frame(ODD_NAMES, rows=120, seed=4)
     model = fit_reference(train, REGRESSION, ODD_NAMES)
-    onnx_model, feeds, outputs = export.convert(model, ODD_NAMES, "regression")
-    assert outputs == ["predictions"]
-    assert len(feeds) == len(ODD_NAMES.feature_names)
-    assert all("/" not in feed and " " not in feed for feed in feeds)
+    converted = conversion.convert(model, ODD_NAMES, "regression")
+    assert converted.outputs == ["predictions"]
+    assert len(converted.feeds) == len(ODD_NAMES.feature_names)
+    assert all("/" not in feed and " " not in feed for feed in converted.feeds)
     tolerance = config.Tolerance(absolute=1e-4, relative=1e-5)
-    checked = export.parity(model, onnx_model, feeds, outputs, train, ODD_NAMES, tolerance)
+    checked = conversion.parity(model, converted, train, ODD_NAMES, tolerance)
     assert checked.labels_equal is None and 0 <= checked.max_difference <= 1e-3
 
 
 @pytest.mark.parametrize(("absolute", "decimals"), [(1e-5, 5), (3e-5, 5), (1e-3, 3), (0.5, 1), (1.0, 0), (0.0, None)])
 def test_served_numbers_keep_the_decimals_the_tolerance_vouches_for(absolute, decimals):
-    assert export.served_decimals(config.Tolerance(absolute=absolute, relative=0.0)) == decimals
+    assert conversion.served_decimals(config.Tolerance(absolute=absolute, relative=0.0)) == decimals
 
 
 def test_the_graph_rounds_its_numbers_and_the_parity_check_sees_them_rounded(splits):
     """Rounded inside the graph (a float32 sum's 0.87999904 is served as 0.88) and checked as served."""
     train, test = splits
     model = fit_reference(train, config.parse_params({}), PENGUINS)
-    feeds = export.onnx_feeds(
-        model_input(test, PENGUINS), export.convert(model, PENGUINS, "classification")[1], PENGUINS
+    feeds = conversion.onnx_feeds(
+        model_input(test, PENGUINS), conversion.convert(model, PENGUINS, "classification").feeds, PENGUINS
     )
     probabilities = {}
     for decimals in (None, 1):
-        converted = export.convert(model, PENGUINS, "classification", decimals)
-        probabilities[decimals] = onnxruntime.InferenceSession(converted[0]).run(None, feeds)[1]
+        converted = conversion.convert(model, PENGUINS, "classification", decimals)
+        probabilities[decimals] = onnxruntime.InferenceSession(converted.model).run(None, feeds)[1]
     assert np.array_equal(
         probabilities[1], (probabilities[None].astype(np.float64) * 10).round().astype(np.float32) / 10
     )
     assert not np.array_equal(probabilities[1], probabilities[None])
-    with pytest.raises(export.ExportError, match=r"probabilities differ from scikit-learn's by up to 5\.00e-02"):
-        export.parity(model, *converted, test, PENGUINS, config.Tolerance(absolute=1e-3, relative=0.0))
+    with pytest.raises(conversion.ConversionError, match=r"probabilities differ from scikit-learn's by up to 5\.00e-02"):
+        conversion.parity(model, converted, test, PENGUINS, config.Tolerance(absolute=1e-3, relative=0.0))
 
 
 def test_rounding_in_the_graph_does_not_overflow_a_float32_near_its_limit():
     values = [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None]) for name in "xy"]
     graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "y", values[:1], values[1:])
-    export.round_output(graph, "y", 5)
+    conversion.round_output(graph, "y", 5)
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8)
     rounded = onnxruntime.InferenceSession(model.SerializeToString()).run(
         None, {"x": np.array([3.3e38, -3.3e38, 0.123456], np.float32)}
@@ -123,10 +124,10 @@ def test_rounding_in_the_graph_does_not_overflow_a_float32_near_its_limit():
 def test_a_regression_outside_the_tolerance_fails_naming_the_difference():
     train = synthetic_frame(ODD_NAMES, rows=120, seed=4)
     model = fit_reference(train, REGRESSION, ODD_NAMES)
-    converted = export.convert(model, ODD_NAMES, "regression")
+    converted = conversion.convert(model, ODD_NAMES, "regression")
     other = fit_reference(synthetic_frame(ODD_NAMES, rows=120, seed=9), REGRESSION, ODD_NAMES)
-    with pytest.raises(export.ExportError, match=r"ONNX predictions differ from scikit-learn's by up to .*first: row"):
-        export.parity(other, *converted, train, ODD_NAMES, config.Tolerance(absolute=1e-6, relative=0.0))
+    with pytest.raises(conversion.ConversionError, match=r"ONNX predictions differ from scikit-learn's by up to .*first: row"):
+        conversion.parity(other, converted, train, ODD_NAMES, config.Tolerance(absolute=1e-6, relative=0.0))
 
 
 class Unconvertible(TransformerMixin, BaseEstimator):
@@ -142,8 +143,8 @@ def test_a_transformer_without_a_converter_fails_in_one_line_saying_what_to_add(
     train, _ = splits
     model = fit_reference(train, config.Params(), PENGUINS)
     unconvertible = Pipeline([*model.steps[:-1], ("mine", Unconvertible().fit(np.zeros((1, 1)))), model.steps[-1]])
-    with pytest.raises(export.ExportError) as caught:
-        export.convert(unconvertible, PENGUINS, "classification")
+    with pytest.raises(conversion.ConversionError) as caught:
+        conversion.convert(unconvertible, PENGUINS, "classification")
     message = str(caught.value)
     assert "Unconvertible has no ONNX converter" in message and "ONNX_CONVERTERS" in message
     assert "\n" not in message
@@ -158,27 +159,27 @@ def test_the_custom_examples_transformer_converts_with_its_own_converter(splits,
     model = fit(train, config.Params(), PENGUINS)
     numeric = model.named_steps["preprocess"].named_transformers_["numeric"]
     assert [name for name, _ in numeric.steps] == ["impute", "bill_ratio"]
-    checked = export.parity(model, *export.convert(model, PENGUINS, "classification"), test, PENGUINS, EXACT)
+    checked = conversion.parity(model, conversion.convert(model, PENGUINS, "classification"), test, PENGUINS, EXACT)
     assert checked.labels_equal and checked.max_difference <= EXACT.absolute
 
 
 def test_the_manifest_describes_the_model_and_pins_its_bytes(fitted):
-    converted = export.convert(fitted, PENGUINS, "classification")
+    converted = conversion.convert(fitted, PENGUINS, "classification")
     checked = contract.Parity(rows=1, max_difference=0.0, labels_equal=True)
     manifest = export.build_manifest("m", 3, fitted, converted, checked, PENGUINS, EXACT)
-    assert manifest.model_sha256 == hashlib.sha256(converted[0]).hexdigest()
+    assert manifest.model_sha256 == hashlib.sha256(converted.model).hexdigest()
     assert (manifest.model_name, manifest.model_version, manifest.target, manifest.task) == (
         "m", 3, "species", "classification"
     )  # fmt: skip
     assert manifest.classes == ["Adelie", "Chinstrap", "Gentoo"]
     assert [c.name for c in manifest.inputs] == PENGUINS.feature_names
-    assert manifest.feeds == converted[1]
+    assert manifest.feeds == converted.feeds and manifest.class_scores == "probabilities"
     assert contract.decode(contract.msgspec.json.encode(manifest)) == manifest
 
 
 def test_the_opsets_are_listed_in_one_order_so_the_same_model_gives_the_same_bytes(fitted):
     """skl2onnx's order of the opsets differs between processes (dvc.lock changed in a fresh clone)."""
-    converted = onnx.load_from_string(export.convert(fitted, PENGUINS, "classification")[0])
+    converted = onnx.load_from_string(conversion.convert(fitted, PENGUINS, "classification").model)
     assert [opset.domain for opset in converted.opset_import] == ["", "ai.onnx.ml"]
 
 
@@ -192,7 +193,7 @@ def test_a_regressors_pmml_keeps_odd_column_names_and_agrees_within_the_toleranc
     assert entry.parity.rows == len(train) and entry.parity.labels_equal is None
     assert entry.parity.max_difference <= 1e-9
     assert b'<DataField name="od280/od315 ratio"' in document and b'<DataField name="kind/of"' in document
-    manifest = export.build_manifest("m", 1, model, export.convert(model, ODD_NAMES, "regression"),
+    manifest = export.build_manifest("m", 1, model, conversion.convert(model, ODD_NAMES, "regression"),
                                      entry.parity, ODD_NAMES, tolerance, entry)  # fmt: skip
     assert contract.decode(contract.msgspec.json.encode(manifest)).pmml == entry
 
@@ -201,17 +202,17 @@ def test_a_regressors_pmml_keeps_odd_column_names_and_agrees_within_the_toleranc
 def test_a_pmml_model_that_disagrees_fails_naming_the_difference(fitted, splits):
     train, test = splits
     other = fit_reference(train.sample(frac=0.5, random_state=3), config.Params(), PENGUINS)
-    features = export.model_input(test, PENGUINS)
+    features = model_input(test, PENGUINS)
     answers = pmml.evaluate(pmml.to_pmml(other, PENGUINS), features, PENGUINS, list(fitted.classes_))
-    with pytest.raises(export.ExportError, match=r"PMML and scikit-learn disagree on \d+ of 69|PMML probabilities"):
-        export.agreement("PMML", answers, fitted, features, PENGUINS, EXACT)
+    with pytest.raises(conversion.ConversionError, match=r"PMML and scikit-learn disagree on \d+ of 69|PMML probabilities"):
+        conversion.agreement("PMML", answers, fitted, features, PENGUINS, EXACT)
 
 
 def test_a_missing_exported_value_is_a_disagreement_not_a_pass():
     train = synthetic_frame(ODD_NAMES, rows=120, seed=4)
     model = fit_reference(train, REGRESSION, ODD_NAMES)
-    features = export.model_input(train, ODD_NAMES)
+    features = model_input(train, ODD_NAMES)
     answers = model.predict(features).astype(np.float64)
     answers[7] = np.nan
-    with pytest.raises(export.ExportError, match=r"PMML predictions differ .* by up to inf .*first: row 8\)"):
-        export.agreement("PMML", [answers], model, features, ODD_NAMES, config.Tolerance(absolute=1.0, relative=0.0))
+    with pytest.raises(conversion.ConversionError, match=r"PMML predictions differ .* by up to inf .*first: row 8\)"):
+        conversion.agreement("PMML", [answers], model, features, ODD_NAMES, config.Tolerance(absolute=1.0, relative=0.0))

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from mlproject import config
+from mlproject.estimators import class_scores
 from mlproject.metrics import (
     classification_metrics,
     decide_alias,
@@ -69,7 +70,8 @@ def test_roc_points_hold_one_curve_per_class_from_corner_to_corner():
 def test_the_active_project_is_scored_with_the_metrics_and_plots_of_its_task(synthetic_model, synthetic_splits, schema):
     answers = predict(synthetic_model, synthetic_splits[1], schema)
     metrics, plots = metrics_of(answers), tables_of(answers)
-    assert set(config.METRICS[schema.task]) <= set(metrics) | {"roc_auc"}
+    scores = class_scores(synthetic_model) if schema.task == "classification" else None
+    assert set(config.usable_metrics(schema.task, scores, len(schema.classes))) <= set(metrics) | {"roc_auc"}
     expected = {"confusion.csv", "roc.csv"} if schema.task == "classification" else {"predictions.csv"}
     assert set(plots) == expected
     assert all(len(table) > 0 for table in plots.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlproject.inputs import model_input
@@ -55,16 +56,21 @@ def test_regression_predicts_what_scikit_learn_predicts_for_every_body_form(regr
         assert not single or response.json["prediction"] == response.json["predictions"][0]
 
 
-def test_regression_numbers_are_the_float32_models_shortest_text(regression):
+def test_regression_numbers_keep_the_decimals_the_tolerance_vouches_for(regression):
+    """The bundle's tolerance is 1e-4: four decimals, written as their shortest text."""
     predictions = predict(regression, [RECORD, ROW, {**RECORD, "alcohol": None}]).json["predictions"]
-    assert all(repr(number) == str(np.float32(number)) for number in predictions), predictions
+    assert all(round(number, 4) == number for number in predictions), predictions
+    assert any(round(number, 3) != number for number in predictions), predictions  # the fourth is not cut
 
 
-def test_a_prediction_beyond_float32_is_null(regression):
-    """Inputs far outside the training data may overflow the model's float32: JSON has no number for that."""
-    response = predict(regression, [RECORD, {**RECORD, "od280/od315 ratio": 3e38}])
-    assert response.status_code == 200 and response.json["predictions"][1] is None
-    assert isinstance(response.json["predictions"][0], float)
+def test_a_prediction_far_outside_the_training_data_is_computed_in_float64(regression, regression_model):
+    """A number at float32's limit reaches a linear model as scikit-learn reads it, and its answer (beyond
+    float32's range) is served, not lost to an overflow."""
+    far = {**RECORD, "od280/od315 ratio": 3e38}
+    response = predict(regression, [RECORD, far])
+    expected = regression_model.fitted.predict(model_input(pd.DataFrame([far]), regression_schema()))
+    assert response.status_code == 200 and abs(response.json["predictions"][1]) > 3.5e38
+    np.testing.assert_allclose(response.json["predictions"][1], expected[0], rtol=1e-12)
 
 
 def test_regression_mlflow_protocol_json_and_csv(regression, test_rows):

@@ -1,0 +1,190 @@
+"""ONNX converters the template adds to skl2onnx's, registered the documented way
+(`skl2onnx.update_registered_converter`): where skl2onnx has none, or where its own cannot serve this
+template's float64 graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+import numpy as np
+from onnx import TensorProto, numpy_helper
+from skl2onnx import update_registered_converter
+from skl2onnx.common.data_types import DoubleTensorType, guess_proto_type
+from skl2onnx.common.shape_calculator import (
+    calculate_linear_classifier_output_shapes,
+    calculate_linear_regressor_output_shapes,
+)
+from skl2onnx.operator_converters.common import concatenate_variables
+from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
+from skl2onnx.operator_converters.random_forest import (
+    convert_sklearn_random_forest_classifier,
+    convert_sklearn_random_forest_regressor_converter,
+)
+from skl2onnx.operator_converters.sgd_classifier import convert_sklearn_sgd_classifier as _SKL2ONNX_LINEAR
+from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import (
+    PassiveAggressiveClassifier,
+    Perceptron,
+    RidgeClassifier,
+    RidgeClassifierCV,
+    SGDClassifier,
+)
+from sklearn.svm import LinearSVC
+
+from mlproject import features
+
+Converter = Callable[..., None]
+LINEAR_SCORES = (LinearSVC, RidgeClassifier, RidgeClassifierCV, SGDClassifier, Perceptron, PassiveAggressiveClassifier)
+
+
+def convert_simple_imputer(scope, operator, container) -> None:
+    """Numbers in float64: Where(IsNaN(x), statistics, x). skl2onnx's converter uses ONNX's Imputer, which
+    onnxruntime runs in float32 only, with the statistics rounded to float32."""
+    if not isinstance(operator.inputs[0].type, DoubleTensorType):
+        convert_sklearn_imputer(scope, operator, container)
+        return
+    imputer = operator.raw_operator
+    if not (isinstance(imputer.missing_values, float) and np.isnan(imputer.missing_values)):
+        convert_sklearn_imputer(scope, operator, container)
+        return
+    numbers = concatenate_variables(scope, operator.inputs, container)
+    statistics, missing = scope.get_unique_variable_name("statistics"), scope.get_unique_variable_name("missing")
+    container.add_initializer(
+        statistics, TensorProto.DOUBLE, [1, imputer.statistics_.size], imputer.statistics_.astype(np.float64).tolist()
+    )
+    container.add_node("IsNaN", [numbers], [missing], name=scope.get_unique_operator_name("IsNaN"))
+    container.add_node(
+        "Where", [missing, statistics, numbers], [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("Where"),
+    )  # fmt: skip
+
+
+def _classes_tensor(scope, container, classes: np.ndarray) -> str:
+    name = scope.get_unique_variable_name("classes")
+    if classes.dtype.kind in "iub":
+        container.add_initializer(name, TensorProto.INT64, [len(classes)], classes.astype(np.int64).tolist())
+    else:
+        container.add_initializer(name, TensorProto.STRING, [len(classes)], [str(c).encode() for c in classes])
+    return name
+
+
+def convert_linear_scores(scope, operator, container) -> None:
+    """A linear classifier without probabilities (LinearSVC, RidgeClassifier, SGDClassifier's hinge, ...) in
+    the input's precision: scores = X @ coef.T + intercept, as decision_function; the label is the class of
+    the largest score, or for two classes the second when its score is positive. (skl2onnx's LinearClassifier
+    runs in float32 only, and cannot convert LinearSVC at all in 1.20: its parser asks for an option the
+    LinearSVC converter does not declare.)"""
+    model, numbers = operator.raw_operator, operator.inputs[0].full_name
+    if hasattr(model, "predict_proba"):  # SGDClassifier with a probabilistic loss: skl2onnx's own converter
+        return _SKL2ONNX_LINEAR(scope, operator, container)
+    proto = guess_proto_type(operator.inputs[0].type)
+    dtype = np.float64 if proto == TensorProto.DOUBLE else np.float32
+    name = scope.get_unique_variable_name
+    coefficients, intercept, product, scores = name("coef"), name("intercept"), name("product"), name("margins")
+    weights = np.atleast_2d(model.coef_).T.astype(dtype)  # [features, scores]
+    container.add_initializer(coefficients, proto, list(weights.shape), weights.ravel().tolist())
+    container.add_initializer(
+        intercept, proto, [weights.shape[1]], np.broadcast_to(model.intercept_, weights.shape[1]).astype(dtype).tolist()
+    )
+    container.add_node("MatMul", [numbers, coefficients], [product], name=scope.get_unique_operator_name("MatMul"))
+    container.add_node("Add", [product, intercept], [scores], name=scope.get_unique_operator_name("Add"))
+    classes, index = _classes_tensor(scope, container, np.asarray(model.classes_)), name("index")
+    if len(model.classes_) == 2:  # one score: the positive class's; [-s, s] keeps the [N, classes] shape
+        negative, zero, positive = name("negative"), name("zero"), name("positive")
+        container.add_node("Neg", [scores], [negative], name=scope.get_unique_operator_name("Neg"))
+        container.add_node("Concat", [negative, scores], [operator.outputs[1].full_name], axis=1,
+                           name=scope.get_unique_operator_name("Concat"))  # fmt: skip
+        container.add_initializer(zero, proto, [], [0.0])
+        container.add_node("Greater", [scores, zero], [positive], name=scope.get_unique_operator_name("Greater"))
+        flat = name("flat")
+        container.add_node(
+            "Cast", [positive], [flat], to=TensorProto.INT64, name=scope.get_unique_operator_name("Cast")
+        )
+        shape = name("shape")
+        container.add_initializer(shape, TensorProto.INT64, [1], [-1])
+        container.add_node("Reshape", [flat, shape], [index], name=scope.get_unique_operator_name("Reshape"))
+    else:
+        container.add_node("Identity", [scores], [operator.outputs[1].full_name],
+                           name=scope.get_unique_operator_name("Identity"))  # fmt: skip
+        container.add_node("ArgMax", [scores], [index], axis=1, keepdims=0,
+                           name=scope.get_unique_operator_name("ArgMax"))  # fmt: skip
+    container.add_node("Gather", [classes, index], [operator.outputs[0].full_name], axis=0,
+                       name=scope.get_unique_operator_name("Gather"))  # fmt: skip
+
+
+def histogram_boosting(converter: Converter) -> Converter:
+    """skl2onnx's converter for HistGradientBoosting, with two fixes on the way to the graph.
+
+    - skl2onnx 1.20 gives a leaf's `nodes_missing_value_tracks_true` as Python's False
+      (common/tree_ensemble.py, add_tree_to_attribute_pairs_hist_gradient_boosting), and onnx refuses a bool
+      in an integer list attribute ("Expected an int, got a boolean"): the flags become integers.
+    - HistGradientBoosting compares float64 values with float64 thresholds, unlike scikit-learn's other
+      trees; skl2onnx writes them as float32 (`nodes_values`). With a float64 input they go in
+      `nodes_values_as_tensor` as they are, so the graph takes every branch scikit-learn takes.
+    """
+
+    def convert(scope, operator, container) -> None:
+        add_node = container.add_node
+        double = isinstance(operator.inputs[0].type, DoubleTensorType)
+
+        def add_node_with_ints(*arguments, **attributes):
+            for key, value in attributes.items():
+                if isinstance(value, list) and any(isinstance(item, bool | np.bool_) for item in value):
+                    attributes[key] = [int(item) for item in value]
+            if double and "nodes_values" in attributes:
+                thresholds = np.asarray(attributes.pop("nodes_values"), dtype=np.float64)
+                attributes["nodes_values_as_tensor"] = numpy_helper.from_array(thresholds)
+                attributes["op_version"] = 3  # ai.onnx.ml's version that reads thresholds as a tensor
+            return add_node(*arguments, **attributes)
+
+        container.add_node = add_node_with_ints
+        try:
+            converter(scope, operator, container)
+        finally:
+            del container.add_node  # the class's own method again
+
+    return convert
+
+
+@cache
+def register() -> None:
+    """Once per process: the converters above, in place of skl2onnx's for the same classes."""
+    update_registered_converter(
+        SimpleImputer, "SklearnSimpleImputer", calculate_sklearn_imputer_output_shapes, convert_simple_imputer
+    )
+    update_registered_converter(
+        HistGradientBoostingClassifier, "SklearnHistGradientBoostingClassifier",
+        calculate_linear_classifier_output_shapes, histogram_boosting(convert_sklearn_random_forest_classifier),
+        options={"zipmap": [True, False, "columns"], "raw_scores": [True, False], "nocl": [True, False]},
+    )  # fmt: skip
+    update_registered_converter(
+        HistGradientBoostingRegressor, "SklearnHistGradientBoostingRegressor",
+        calculate_linear_regressor_output_shapes, histogram_boosting(convert_sklearn_random_forest_regressor_converter),
+    )  # fmt: skip
+    for cls in LINEAR_SCORES:
+        update_registered_converter(
+            cls, f"Mlproject{cls.__name__}", calculate_linear_classifier_output_shapes, convert_linear_scores,
+            options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
+        )  # fmt: skip
+
+
+def register_all() -> None:
+    """The template's converters, then yours: features.ONNX_CONVERTERS maps a class to its shape calculator and
+    converter, and optionally the options its converter takes (a classifier's `zipmap`, say)."""
+    register()
+    for cls, (shape_calculator, converter, *options) in features.ONNX_CONVERTERS.items():
+        update_registered_converter(
+            cls, f"mlproject_{cls.__name__}", shape_calculator, converter, options=options[0] if options else None
+        )
+
+
+def has_converter(cls: type) -> bool:
+    """skl2onnx can convert `cls`: its own converters, the template's, or yours (features.ONNX_CONVERTERS)."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    register_all()
+    return cls in sklearn_operator_name_map
