@@ -15,6 +15,7 @@ cast before them; their parity is then within the tolerance rather than exact.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
 from skl2onnx.sklapi import CastTransformer
 from sklearn.base import BaseEstimator
+from sklearn.ensemble import VotingClassifier
 from sklearn.ensemble._forest import BaseForest
 from sklearn.ensemble._gb import BaseGradientBoosting
 from sklearn.pipeline import Pipeline
@@ -73,10 +75,21 @@ def computes_in_float32(estimator: BaseEstimator) -> bool:
     return any(isinstance(part, FLOAT32_MODELS) for part in nested_estimators(estimator))
 
 
-def with_float32_cast(model: Pipeline) -> Pipeline:
-    """The same fitted steps with a cast to float32 before the last one (only the ONNX graph sees it)."""
-    cast = CastTransformer(dtype=np.float32).fit(np.zeros((1, 1)))
-    return Pipeline([*model.steps[:-1], ("float32", cast), model.steps[-1]])
+def graphed(model: Pipeline) -> Pipeline:
+    """What skl2onnx converts: the fitted model, with a cast to float32 before a predictor that computes in
+    float32, and a voting classifier's `flatten_transform` off (it shapes transform(), which the graph never
+    computes, and skl2onnx refuses it on). Only the graph sees these; the model itself is left as it is."""
+    predictor = model.steps[-1][1]
+    votes = [part for part in nested_estimators(predictor) if isinstance(part, VotingClassifier)]
+    if votes:
+        predictor = copy.deepcopy(predictor)
+        for part in nested_estimators(predictor):
+            if isinstance(part, VotingClassifier):
+                part.flatten_transform = False
+    steps = [*model.steps[:-1], (model.steps[-1][0], predictor)]
+    if computes_in_float32(predictor):
+        steps.insert(-1, ("float32", CastTransformer(dtype=np.float32).fit(np.zeros((1, 1)))))
+    return Pipeline(steps)
 
 
 def _options(model: Pipeline, task: str) -> dict:
@@ -86,9 +99,9 @@ def _options(model: Pipeline, task: str) -> dict:
     if task != "classification":
         return {}
     alias = sklearn_operator_name_map.get(type(predictor))
-    allowed = (get_converter(alias).get_allowed_options() if alias else None) or {}
+    allowed = get_converter(alias).get_allowed_options() if alias else None  # None: any option
     wanted = {"zipmap": False, "raw_scores": class_scores_of(model, task) == "decision_function"}
-    return {id(predictor): {key: value for key, value in wanted.items() if key in allowed}}
+    return {id(predictor): {key: value for key, value in wanted.items() if allowed is None or key in allowed}}
 
 
 def to_onnx_model(model: Pipeline, schema: DatasetSchema, task: str) -> onnx.ModelProto:
@@ -99,10 +112,10 @@ def to_onnx_model(model: Pipeline, schema: DatasetSchema, task: str) -> onnx.Mod
         for name in schema.feature_names
     ]
     final_types = None if task == "classification" else [(REGRESSION_OUTPUT, DoubleTensorType([None, 1]))]
-    graphed = with_float32_cast(model) if computes_in_float32(model.steps[-1][1]) else model
+    converted = graphed(model)
     try:
         return to_onnx(
-            graphed, initial_types=inputs, options=_options(model, task), target_opset=TARGET_OPSET,
+            converted, initial_types=inputs, options=_options(converted, task), target_opset=TARGET_OPSET,
             final_types=final_types,
         )  # fmt: skip
     except (MissingShapeCalculator, MissingConverter) as error:

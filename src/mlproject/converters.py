@@ -11,6 +11,20 @@ from functools import cache
 import numpy as np
 from onnx import TensorProto, numpy_helper
 from skl2onnx import update_registered_converter
+from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
+from skl2onnx.algebra.onnx_ops import (
+    OnnxAdd,
+    OnnxCast,
+    OnnxConcat,
+    OnnxDiv,
+    OnnxExp,
+    OnnxExpand,
+    OnnxIdentity,
+    OnnxMul,
+    OnnxShape,
+    OnnxSlice,
+    OnnxSub,
+)
 from skl2onnx.common.data_types import DoubleTensorType, guess_proto_type
 from skl2onnx.common.shape_calculator import (
     calculate_linear_classifier_output_shapes,
@@ -24,6 +38,8 @@ from skl2onnx.operator_converters.random_forest import (
 )
 from skl2onnx.operator_converters.sgd_classifier import convert_sklearn_sgd_classifier as _SKL2ONNX_LINEAR
 from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import (
@@ -33,6 +49,7 @@ from sklearn.linear_model import (
     RidgeClassifierCV,
     SGDClassifier,
 )
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import LinearSVC
 
 from mlproject import features
@@ -150,6 +167,93 @@ def histogram_boosting(converter: Converter) -> Converter:
     return convert
 
 
+def _rows_of(numbers, version: int):
+    """The number of rows of `numbers`, as a 1-element int64 tensor."""
+    return OnnxSlice(OnnxShape(numbers, op_version=version), np.array([0]), np.array([1]), op_version=version)
+
+
+def _constant(values: np.ndarray, numbers, version: int):
+    """`values` (one row) repeated for every row of `numbers`."""
+    columns = np.array(values.shape[1:], dtype=np.int64)
+    return OnnxExpand(values, OnnxConcat(_rows_of(numbers, version), columns, axis=0, op_version=version),
+                      op_version=version)  # fmt: skip
+
+
+def _dtype_of(variable) -> type:
+    return np.float64 if isinstance(variable.type, DoubleTensorType) else np.float32
+
+
+def convert_dummy_classifier(scope, operator, container) -> None:
+    """A baseline that answers the same for every row: its class and its probabilities (the priors, or the
+    majority or constant class for certain)."""
+    model, numbers, version = operator.raw_operator, operator.inputs[0], container.target_opset
+    probabilities = np.asarray(model.predict_proba(np.zeros((1, model.n_features_in_))), dtype=_dtype_of(numbers))
+    label = model.predict(np.zeros((1, model.n_features_in_)))
+    label = label.astype(np.int64) if label.dtype.kind in "iub" else label.astype(object)
+    rows = _rows_of(numbers, version)
+    OnnxExpand(label, rows, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+    OnnxIdentity(
+        _constant(probabilities, numbers, version), op_version=version, output_names=operator.outputs[1:2]
+    ).add_to(scope, container)
+
+
+def convert_dummy_regressor(scope, operator, container) -> None:
+    """A baseline that answers the same number for every row (the mean, median, a quantile or a constant)."""
+    model, numbers, version = operator.raw_operator, operator.inputs[0], container.target_opset
+    value = np.asarray(model.constant_, dtype=_dtype_of(numbers)).reshape(1, 1)
+    OnnxIdentity(_constant(value, numbers, version), op_version=version, output_names=operator.outputs[:1]).add_to(
+        scope, container
+    )
+
+
+def inverse_of(transformer, predicted, version: int):
+    """`transformer.inverse_transform(predicted)` as ONNX, for the target transformers that have one here:
+    a standard or min-max scaler, or the functions of INVERSES (and none: the identity)."""
+    dtype = np.float64
+    if isinstance(transformer, StandardScaler):
+        scaled = OnnxMul(predicted, np.asarray(transformer.scale_ if transformer.with_std else [1.0], dtype),
+                         op_version=version)  # fmt: skip
+        return OnnxAdd(scaled, np.asarray(transformer.mean_ if transformer.with_mean else [0.0], dtype),
+                       op_version=version)  # fmt: skip
+    if isinstance(transformer, MinMaxScaler):
+        shifted = OnnxSub(predicted, np.asarray(transformer.min_, dtype), op_version=version)
+        return OnnxDiv(shifted, np.asarray(transformer.scale_, dtype), op_version=version)
+    inverse = transformer.inverse_func
+    if inverse is None:
+        return OnnxIdentity(predicted, op_version=version)
+    if inverse is np.exp:
+        return OnnxExp(predicted, op_version=version)
+    if inverse is np.expm1:
+        return OnnxSub(OnnxExp(predicted, op_version=version), np.array([1.0], dtype), op_version=version)
+    if inverse is np.square:
+        return OnnxMul(predicted, predicted, op_version=version)
+    raise NotImplementedError(f"no ONNX form of the target's inverse transform {inverse!r}")
+
+
+def target_inverse_problem(model) -> str | None:
+    """Why a TransformedTargetRegressor's inverse transform cannot be converted, or None."""
+    transformer, inverse = model.transformer, model.inverse_func
+    if transformer is not None:
+        ok = isinstance(transformer, StandardScaler | MinMaxScaler)
+        return None if ok else "its transformer can be StandardScaler or MinMaxScaler"
+    if inverse is None or inverse in (np.exp, np.expm1, np.square):
+        return None
+    return "its inverse_func can be exp, expm1 or square (with func log, log1p or sqrt)"
+
+
+def convert_transformed_target_regressor(scope, operator, container) -> None:
+    """The inner regressor's prediction, taken back to the target's scale by the inverse transform."""
+    model, version = operator.raw_operator, container.target_opset
+    dtype = _dtype_of(operator.inputs[0])
+    predicted = OnnxSubEstimator(model.regressor_, operator.inputs[0], op_version=version)
+    if dtype is np.float32:
+        predicted = OnnxCast(predicted, to=TensorProto.DOUBLE, op_version=version)
+    back = inverse_of(model.transformer_, predicted, version)
+    if dtype is np.float32:
+        back = OnnxCast(back, to=TensorProto.FLOAT, op_version=version)
+    OnnxIdentity(back, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+
+
 @cache
 def register() -> None:
     """Once per process: the converters above, in place of skl2onnx's for the same classes."""
@@ -164,6 +268,17 @@ def register() -> None:
     update_registered_converter(
         HistGradientBoostingRegressor, "SklearnHistGradientBoostingRegressor",
         calculate_linear_regressor_output_shapes, histogram_boosting(convert_sklearn_random_forest_regressor_converter),
+    )  # fmt: skip
+    update_registered_converter(
+        DummyClassifier, "MlprojectDummyClassifier", calculate_linear_classifier_output_shapes,
+        convert_dummy_classifier, options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
+    )  # fmt: skip
+    update_registered_converter(
+        DummyRegressor, "MlprojectDummyRegressor", calculate_linear_regressor_output_shapes, convert_dummy_regressor
+    )
+    update_registered_converter(
+        TransformedTargetRegressor, "MlprojectTransformedTargetRegressor", calculate_linear_regressor_output_shapes,
+        convert_transformed_target_regressor,
     )  # fmt: skip
     for cls in LINEAR_SCORES:
         update_registered_converter(

@@ -23,6 +23,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from sklearn.base import BaseEstimator, is_classifier, is_regressor
+from sklearn.ensemble import StackingClassifier
+from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError, StrOptions
 
 from mlproject import features
@@ -180,8 +182,14 @@ def nested_estimators(estimator: BaseEstimator) -> list[BaseEstimator]:
 
 
 def class_scores(estimator: BaseEstimator) -> ClassScores | None:
-    """What a classifier gives beside its labels: probabilities, else decision_function's scores, else nothing."""
-    if hasattr(estimator, "predict_proba"):
+    """What a classifier gives beside its labels: probabilities, else decision_function's scores, else nothing.
+
+    Asked before fitting too, where scikit-learn answers from the hyperparameters; a stack's default final
+    estimator (a logistic regression, made at fit) is the one it cannot see.
+    """
+    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    unfitted_stack = isinstance(final, StackingClassifier) and not hasattr(final, "final_estimator_")
+    if hasattr(estimator, "predict_proba") or (unfitted_stack and final.final_estimator is None):
         return "probabilities"
     return "decision_function" if hasattr(estimator, "decision_function") else None
 
@@ -231,6 +239,8 @@ def _data_problem(part: BaseEstimator, params: Params, schema: DatasetSchema) ->
     """Known failures of an estimator with this data or these features, said before they happen."""
     from sklearn.utils import get_tags
 
+    from mlproject.converters import target_inverse_problem
+
     tags, settings, name, target = get_tags(part), part.get_params(deep=False), type(part).__name__, schema.target
     negative = [c.name for c in schema.features if isinstance(c, NumericColumn) and c.minimum < 0]
     if tags.input_tags.positive_only and (params.features.scale_numbers or negative):
@@ -258,6 +268,8 @@ def _data_problem(part: BaseEstimator, params: Params, schema: DatasetSchema) ->
             f"with strategy {settings['strategy']!r} answers at random, which no exported model can repeat: "
             "use 'prior' or 'most_frequent'"
         )
+    if name == "TransformedTargetRegressor" and (problem := target_inverse_problem(part)):
+        return f"cannot be served: the ONNX graph must invert its target transform, and {problem}"
     if name in ("CCA", "PLSCanonical") and settings["n_components"] > 1:
         return "has n_components 2 by default, which needs two targets: set n_components: 1, or use PLSRegression"
     return None
