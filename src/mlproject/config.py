@@ -84,6 +84,9 @@ class _Strict(BaseModel):
 
 class DataParams(_Strict):
     test_size: Annotated[float, Field(gt=0.05, lt=0.5, description="share of rows held out for evaluation")] = 0.2
+    missing_target: Literal["refuse", "drop"] = Field(
+        "refuse", description="rows whose target is missing: refuse the data (naming them), or drop them (counted)"
+    )
 
 
 class FeatureParams(_Strict):

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import sys
 
-import pandas as pd
-
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
 from mlproject.figures import figures_of
+from mlproject.inputs import read_table
 from mlproject.metrics import metrics_of, predict, tables_of
 from mlproject.model_io import load_model
 from mlproject.validation import cross_validate
@@ -26,9 +25,9 @@ def write_reports() -> str:
     params = config.load_params()
     SCHEMA.require_task(params.task)
     model = load_model(config.MODEL_FILE)
-    answers = predict(model, pd.read_csv(config.TEST_DATA), SCHEMA)
+    answers = predict(model, read_table(config.TEST_DATA, SCHEMA), SCHEMA)
     metrics = metrics_of(answers)
-    cv = cross_validate(model, pd.read_csv(config.TRAIN_DATA), SCHEMA, params.evaluation, params.seed)
+    cv = cross_validate(model, read_table(config.TRAIN_DATA, SCHEMA), SCHEMA, params.evaluation, params.seed)
     name = params.comparison_metric
     if name not in cv:
         raise stage.StageError(

@@ -33,7 +33,7 @@ from mlproject.conversion import (
     served_decimals,
 )
 from mlproject.dataset import SCHEMA
-from mlproject.inputs import model_input
+from mlproject.inputs import model_input, read_table
 from mlproject.schema import CategoricalColumn, DatasetSchema
 from mlproject.tracking import client, mlflow_errors, store_lock
 from mlserve import manifest as contract
@@ -133,7 +133,7 @@ def publish(registry: config.RegistryParams, version: int, bundle: dict[str, byt
 def write_bundle() -> str:
     params = config.load_params()
     SCHEMA.require_task(params.task)
-    tolerance, test = params.export.tolerance, pd.read_csv(config.TEST_DATA)
+    tolerance, test = params.export.tolerance, read_table(config.TEST_DATA, SCHEMA)
     version, model = champion(params.registry, SCHEMA)
     converted = convert(model, SCHEMA, params.task, served_decimals(tolerance))
     checked = parity(model, converted, test, SCHEMA, tolerance)

@@ -51,6 +51,11 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     write_bytes(path, csv_bytes(frame))
 
 
+def read_text_csv(path: Path) -> pd.DataFrame:
+    """Every cell as the text the file holds: no type guessing ("NA" stays "NA", "02139" stays "02139")."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+
+
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 

@@ -6,12 +6,18 @@ NaN in a string column, and the server sends "" for null); the target as it is.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from mlproject.schema import DatasetSchema
+from mlproject import files
+from mlproject.schema import MISSING_CATEGORY, DatasetSchema, typed
 
-MISSING_CATEGORY = ""
+
+def read_table(path: Path, schema: DatasetSchema) -> pd.DataFrame:
+    """A split that `prepare` wrote, with the schema's types: categories exactly as they were written."""
+    return typed(files.read_text_csv(path), schema)
 
 
 def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:

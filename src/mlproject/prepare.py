@@ -9,7 +9,7 @@ from sklearn.model_selection import train_test_split
 
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
-from mlproject.schema import DatasetSchema, SchemaError, check, clean
+from mlproject.schema import DatasetSchema, SchemaError, check, clean, without_target_gaps
 
 
 def split(frame: pd.DataFrame, schema: DatasetSchema, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -28,23 +28,30 @@ def split(frame: pd.DataFrame, schema: DatasetSchema, test_size: float, seed: in
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def run(params: config.Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+def prepared(raw: pd.DataFrame, schema: DatasetSchema, params: config.Params) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The checked, cleaned and split table, and how many rows were dropped for a missing target."""
+    kept = without_target_gaps(raw, schema) if params.data.missing_target == "drop" else raw
+    check(kept, schema, str(config.RAW_DATA))
+    cleaned = clean(kept, schema)
+    check(cleaned, schema, f"{config.RAW_DATA} after cleaning")
+    return *split(cleaned, schema, params.data.test_size, params.seed), len(raw) - len(kept)
+
+
+def run(params: config.Params) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     SCHEMA.require_task(params.task)
     try:
-        raw = pd.read_csv(config.RAW_DATA)
+        raw = files.read_text_csv(config.RAW_DATA)
     except pd.errors.EmptyDataError:
         raise SchemaError(f"{config.RAW_DATA} is empty: no header, no rows") from None
-    check(raw, SCHEMA, str(config.RAW_DATA))
-    cleaned = clean(raw, SCHEMA)
-    check(cleaned, SCHEMA, f"{config.RAW_DATA} after cleaning")
-    return split(cleaned, SCHEMA, params.data.test_size, params.seed)
+    return prepared(raw, SCHEMA, params)
 
 
 def write_splits() -> str:
-    train, test = run(config.load_params())
+    train, test, dropped = run(config.load_params())
     files.write_csv(config.TRAIN_DATA, train)
     files.write_csv(config.TEST_DATA, test)
-    return f"{len(train)} training rows, {len(test)} test rows"
+    gaps = f"; {dropped} rows without a target dropped (data.missing_target)" if dropped else ""
+    return f"{len(train)} training rows, {len(test)} test rows{gaps}"
 
 
 def main() -> int:

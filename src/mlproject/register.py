@@ -26,7 +26,7 @@ import pandas as pd
 
 from mlproject import config, files, stage
 from mlproject.dataset import SCHEMA
-from mlproject.inputs import model_input
+from mlproject.inputs import model_input, read_table
 from mlproject.metrics import AliasDecision, decide_alias, failed_gate
 from mlproject.model_io import load_model, trusted_types_of
 from mlproject.modules import SOURCE_ROOT, closure
@@ -213,7 +213,7 @@ def run(params: config.Params) -> dict:
     metrics = files.read_json(config.METRICS_FILE)
     tested, candidate = scores_of(metrics, params)
     model = load_model(config.MODEL_FILE)
-    train, test = pd.read_csv(config.TRAIN_DATA), pd.read_csv(config.TEST_DATA)
+    train, test = read_table(config.TRAIN_DATA, SCHEMA), read_table(config.TEST_DATA, SCHEMA)
     experiment = os.environ.get("DVC_EXP_NAME")
     with store_lock(), mlflow_errors("registering the model"):
         mlflow_client = client()

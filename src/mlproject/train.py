@@ -14,7 +14,7 @@ from mlproject import config, stage
 from mlproject.dataset import SCHEMA
 from mlproject.estimators import build_steps
 from mlproject.features import build_preprocessor
-from mlproject.inputs import model_input, target
+from mlproject.inputs import model_input, read_table, target
 from mlproject.model_io import save_model
 from mlproject.schema import DatasetSchema
 
@@ -31,7 +31,7 @@ def fit(train: pd.DataFrame, params: config.Params, schema: DatasetSchema = SCHE
 
 def write_model() -> str:
     params = config.load_params()
-    model = fit(pd.read_csv(config.TRAIN_DATA), params)
+    model = fit(read_table(config.TRAIN_DATA, SCHEMA), params)
     save_model(model, config.MODEL_FILE)
     return f"fitted {' -> '.join(type(step).__name__ for _, step in model.steps)}, wrote {config.MODEL_FILE}"
 

@@ -56,7 +56,10 @@ def test_an_unknown_label_is_named_with_the_allowed_classes(penguins):
 def test_a_missing_label_is_refused(penguins):
     frame = penguins.copy()
     frame.loc[2, "species"] = None
-    assert _only_problem(frame) == "column 'species': missing values at row 3"
+    assert _only_problem(frame) == (
+        "column 'species': missing values at row 3: a model learns from rows whose target is known; "
+        "drop them in load_raw(), or set data.missing_target: drop in params.yaml"
+    )
 
 
 def test_an_unknown_category_and_a_null_where_none_is_allowed(penguins):
@@ -121,7 +124,7 @@ def test_integer_classes_are_accepted_as_integers_and_keep_their_type():
     assert find_problems(frame, INTEGER_CLASSES) == []
     assert clean(frame, INTEGER_CLASSES)["kind"].tolist() == [0, 2, 1]
     assert find_problems(frame.assign(kind=[0, 3, 1]), INTEGER_CLASSES) == [
-        "column 'kind': unknown values 3 at row 2; allowed: 0, 1, 2"
+        "column 'kind': unknown values '3' at row 2; allowed: 0, 1, 2"  # compared as the text a CSV holds
     ]
 
 
@@ -131,7 +134,8 @@ def test_a_numeric_target_is_checked_as_a_number_and_stays_one():
     assert clean(frame, NUMERIC_TARGET)["y"].dtype == "float64"
     assert find_problems(frame.assign(y=[151.0, None, 500.0]), NUMERIC_TARGET) == [
         "column 'y': values outside [0.0, 400.0]: 500.0 at row 3",
-        "column 'y': missing values at row 2",
+        "column 'y': missing values at row 2: a model learns from rows whose target is known; drop them in "
+        "load_raw(), or set data.missing_target: drop in params.yaml",
     ]
 
 
