@@ -46,9 +46,8 @@ from mlserve import manifest as contract
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 REGRESSION_OUTPUT = "predictions"
-# Models that compare or compute in float32: scikit-learn's trees cast their input to float32 themselves;
-# ONNX's support vector machines compute in float32 only.
-FLOAT32_MODELS = (BaseDecisionTree, BaseForest, BaseGradientBoosting, BaseLibSVM)
+# Models that compare in float32: scikit-learn's trees cast their input to float32 themselves.
+FLOAT32_MODELS = (BaseDecisionTree, BaseForest, BaseGradientBoosting)
 
 
 class ConversionError(stage.StageError, RuntimeError):
@@ -72,7 +71,12 @@ def class_scores_of(model: Pipeline, task: str) -> ClassScores | None:
 
 
 def computes_in_float32(estimator: BaseEstimator) -> bool:
-    return any(isinstance(part, FLOAT32_MODELS) for part in nested_estimators(estimator))
+    """A tree inside, or a support vector machine with probabilities (onnxruntime's SVM operator is float32)."""
+    return any(
+        isinstance(part, FLOAT32_MODELS)
+        or (isinstance(part, BaseLibSVM) and getattr(part, "probability", None) is True)
+        for part in nested_estimators(estimator)
+    )
 
 
 def graphed(model: Pipeline) -> Pipeline:

@@ -13,17 +13,29 @@ from onnx import TensorProto, numpy_helper
 from skl2onnx import update_registered_converter
 from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
 from skl2onnx.algebra.onnx_ops import (
+    OnnxAbs,
     OnnxAdd,
+    OnnxArgMax,
     OnnxCast,
     OnnxConcat,
     OnnxDiv,
     OnnxExp,
     OnnxExpand,
+    OnnxGather,
+    OnnxGreater,
     OnnxIdentity,
+    OnnxLess,
+    OnnxMatMul,
+    OnnxMax,
     OnnxMul,
+    OnnxNeg,
+    OnnxNot,
+    OnnxPow,
+    OnnxReduceSumSquare,
     OnnxShape,
     OnnxSlice,
     OnnxSub,
+    OnnxTanh,
 )
 from skl2onnx.common.data_types import DoubleTensorType, guess_proto_type
 from skl2onnx.common.shape_calculator import (
@@ -37,11 +49,15 @@ from skl2onnx.operator_converters.random_forest import (
     convert_sklearn_random_forest_regressor_converter,
 )
 from skl2onnx.operator_converters.sgd_classifier import convert_sklearn_sgd_classifier as _SKL2ONNX_LINEAR
+from skl2onnx.operator_converters.support_vector_machines import (
+    convert_sklearn_svm_classifier,
+)
 from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
+from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import (
     PassiveAggressiveClassifier,
     Perceptron,
@@ -50,7 +66,7 @@ from sklearn.linear_model import (
     SGDClassifier,
 )
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC, SVR, LinearSVC, NuSVC, NuSVR
 
 from mlproject import features
 
@@ -254,6 +270,96 @@ def convert_transformed_target_regressor(scope, operator, container) -> None:
     OnnxIdentity(back, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
 
 
+def _kernel(kind: str, vectors: np.ndarray, gamma: float, coef0: float, degree: float, numbers, version: int):
+    """A kernel between the rows and `vectors`, [N, vectors], in the vectors' precision. The rbf distance is
+    |x|^2 + |v|^2 - 2 x.v, as libsvm and scikit-learn compute it (scikit-learn then clips it at 0)."""
+    dtype = vectors.dtype.type
+    dot = OnnxMatMul(numbers, vectors.T.copy(), op_version=version)
+    if kind == "linear":
+        return dot
+    if kind == "rbf":
+        rows = OnnxReduceSumSquare(numbers, axes=[1], keepdims=1, op_version=version)
+        squared = OnnxSub(OnnxAdd(rows, (vectors**2).sum(axis=1)[None, :], op_version=version),
+                          OnnxMul(dot, np.array([2.0], dtype), op_version=version), op_version=version)  # fmt: skip
+        squared = OnnxMax(squared, np.array([0.0], dtype), op_version=version)
+        return OnnxExp(OnnxMul(squared, np.array([-gamma], dtype), op_version=version), op_version=version)
+    inner = OnnxAdd(OnnxMul(dot, np.array([gamma], dtype), op_version=version), np.array([coef0], dtype),
+                    op_version=version)  # fmt: skip
+    if kind == "sigmoid":
+        return OnnxTanh(inner, op_version=version)
+    return OnnxPow(inner, np.array([degree], dtype), op_version=version)  # poly
+
+
+KERNEL_RIDGE_KERNELS = ("linear", "rbf", "poly", "polynomial", "sigmoid")
+
+
+def convert_kernel_ridge(scope, operator, container) -> None:
+    """KernelRidge: the kernel between the rows and the training rows, times the dual coefficients."""
+    model, numbers, version = operator.raw_operator, operator.inputs[0], container.target_opset
+    if model.kernel not in KERNEL_RIDGE_KERNELS:
+        raise NotImplementedError(f"no ONNX form of KernelRidge's kernel {model.kernel!r}")
+    dtype = _dtype_of(numbers)
+    fitted = np.asarray(model.X_fit_, dtype=dtype)
+    gamma = model.gamma if model.gamma is not None else 1.0 / fitted.shape[1]  # scikit-learn's pairwise default
+    kind = "poly" if model.kernel == "polynomial" else model.kernel
+    kernel = _kernel(kind, fitted, gamma, model.coef0, model.degree, numbers, version)
+    coefficients = np.asarray(model.dual_coef_, dtype=dtype).reshape(len(fitted), -1)
+    OnnxMatMul(kernel, coefficients, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+
+
+def convert_svm(scope, operator, container) -> None:
+    """A support vector machine in the input's precision (onnxruntime's SVM operators compute in float32): a
+    regressor's prediction, or a classifier's labels (libsvm's one-against-one vote) and decision_function
+    (scikit-learn's one-against-rest shape). A classifier with probabilities goes to skl2onnx's converter."""
+    model, numbers, version = operator.raw_operator, operator.inputs[0], container.target_opset
+    if len(getattr(model, "probA_", [])):  # fitted with probability=True (Platt scaling)
+        convert_sklearn_svm_classifier(scope, operator, container)
+        return
+    dtype = _dtype_of(numbers)
+    vectors = model.support_vectors_.astype(dtype)
+    kernel = _kernel(model.kernel, vectors, model._gamma, model.coef0, model.degree, numbers, version)
+    coefficients, intercepts = model._dual_coef_, model._intercept_  # libsvm's own signs
+    if isinstance(model, SVR | NuSVR):
+        predicted = OnnxAdd(OnnxMatMul(kernel, coefficients.T.astype(dtype), op_version=version),
+                            intercepts.astype(dtype), op_version=version)  # fmt: skip
+        OnnxIdentity(predicted, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+        return
+    classes, starts = len(model.classes_), np.concatenate([[0], np.cumsum(model.n_support_)])
+    pairs = [(i, j) for i in range(classes) for j in range(i + 1, classes)]
+    weights = np.zeros((len(model.support_vectors_), len(pairs)), dtype)  # one column per pair of classes
+    for column, (i, j) in enumerate(pairs):
+        weights[starts[i] : starts[i + 1], column] = coefficients[j - 1, starts[i] : starts[i + 1]]
+        weights[starts[j] : starts[j + 1], column] = coefficients[i, starts[j] : starts[j + 1]]
+    decisions = OnnxAdd(OnnxMatMul(kernel, weights, op_version=version), intercepts.astype(dtype), op_version=version)
+    first, second = np.zeros((len(pairs), classes), dtype), np.zeros((len(pairs), classes), dtype)
+    for row, (i, j) in enumerate(pairs):
+        first[row, i], second[row, j] = 1.0, 1.0
+    zero = np.array([0.0], dtype)
+
+    def votes(wins_first):
+        wins = OnnxCast(wins_first, to=guess_proto_type(numbers.type), op_version=version)
+        losses = OnnxSub(np.array([1.0], dtype), wins, op_version=version)
+        return OnnxAdd(OnnxMatMul(wins, first, op_version=version), OnnxMatMul(losses, second, op_version=version),
+                       op_version=version)  # fmt: skip
+
+    # libsvm's vote: the first class of a pair wins when its decision is positive; the first best class wins
+    index = OnnxArgMax(votes(OnnxGreater(decisions, zero, op_version=version)), axis=1, keepdims=0, op_version=version)
+    label_values = np.asarray(model.classes_)
+    labels = label_values.astype(np.int64) if label_values.dtype.kind in "iub" else label_values.astype(object)
+    OnnxGather(labels, index, axis=0, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+    if classes == 2:  # scikit-learn's decision_function is libsvm's with the sign flipped; [-s, s] as [N, classes]
+        score = OnnxNeg(decisions, op_version=version)
+        scores = OnnxConcat(OnnxNeg(score, op_version=version), score, axis=1, op_version=version)
+    else:  # _ovr_decision_function: votes, plus the summed confidences squashed into (-1/3, 1/3)
+        confidences = OnnxMatMul(decisions, first - second, op_version=version)
+        squashed = OnnxDiv(confidences, OnnxMul(np.array([3.0], dtype), OnnxAdd(
+            OnnxAbs(confidences, op_version=version), np.array([1.0], dtype), op_version=version), op_version=version),
+            op_version=version)  # fmt: skip
+        ovr_votes = votes(OnnxNot(OnnxLess(decisions, zero, op_version=version), op_version=version))
+        scores = OnnxAdd(ovr_votes, squashed, op_version=version)
+    OnnxIdentity(scores, op_version=version, output_names=operator.outputs[1:2]).add_to(scope, container)
+
+
 @cache
 def register() -> None:
     """Once per process: the converters above, in place of skl2onnx's for the same classes."""
@@ -280,6 +386,18 @@ def register() -> None:
         TransformedTargetRegressor, "MlprojectTransformedTargetRegressor", calculate_linear_regressor_output_shapes,
         convert_transformed_target_regressor,
     )  # fmt: skip
+    for cls in (SVC, NuSVC):
+        update_registered_converter(
+            cls, f"Mlproject{cls.__name__}", calculate_linear_classifier_output_shapes, convert_svm,
+            options={"zipmap": [True, False, "columns"], "nocl": [True, False], "raw_scores": [True, False]},
+        )  # fmt: skip
+    update_registered_converter(
+        KernelRidge, "MlprojectKernelRidge", calculate_linear_regressor_output_shapes, convert_kernel_ridge
+    )
+    for cls in (SVR, NuSVR):
+        update_registered_converter(
+            cls, f"Mlproject{cls.__name__}", calculate_linear_regressor_output_shapes, convert_svm
+        )
     for cls in LINEAR_SCORES:
         update_registered_converter(
             cls, f"Mlproject{cls.__name__}", calculate_linear_classifier_output_shapes, convert_linear_scores,

@@ -220,18 +220,18 @@ def servable_problem(estimator: BaseEstimator, params: Params, schema: DatasetSc
         name, tags = type(part).__name__, get_tags(part)
         if type(part).__module__.startswith("sklearn.") and name in REFUSED:
             return f"{name} cannot be served: {REFUSED[name]}"
-        if not converters.has_converter(type(part)):
-            return (
-                f"{type(part).__module__}.{name} has no ONNX converter, so it cannot be served: pick a supported "
-                "estimator (README: Supported estimators), or give it a shape calculator and a converter in "
-                "ONNX_CONVERTERS of src/mlproject/features.py"
-            )
         if not tags.target_tags.single_output:
             return f"{name} fits several targets at once, and the data has one: use its single-target form"
         if not tags.input_tags.two_d_array:
             return f"{name} fits one feature only, and the preprocessing gives several: use another regressor"
         if (problem := _data_problem(part, params, schema)) is not None:
             return f"{name} {problem}"
+        if not converters.has_converter(type(part)):
+            return (
+                f"{type(part).__module__}.{name} has no ONNX converter, so it cannot be served: pick a supported "
+                "estimator (README: Supported estimators), or give it a shape calculator and a converter in "
+                "ONNX_CONVERTERS of src/mlproject/features.py"
+            )
     return None
 
 
@@ -239,7 +239,7 @@ def _data_problem(part: BaseEstimator, params: Params, schema: DatasetSchema) ->
     """Known failures of an estimator with this data or these features, said before they happen."""
     from sklearn.utils import get_tags
 
-    from mlproject.converters import target_inverse_problem
+    from mlproject.converters import KERNEL_RIDGE_KERNELS, target_inverse_problem
 
     tags, settings, name, target = get_tags(part), part.get_params(deep=False), type(part).__name__, schema.target
     negative = [c.name for c in schema.features if isinstance(c, NumericColumn) and c.minimum < 0]
@@ -268,11 +268,28 @@ def _data_problem(part: BaseEstimator, params: Params, schema: DatasetSchema) ->
             f"with strategy {settings['strategy']!r} answers at random, which no exported model can repeat: "
             "use 'prior' or 'most_frequent'"
         )
+    if name == "KernelRidge" and settings["kernel"] not in KERNEL_RIDGE_KERNELS:
+        return f"cannot be served with kernel {settings['kernel']!r}: use one of {', '.join(KERNEL_RIDGE_KERNELS)}"
+    if name.startswith("KNeighbors") and not scaled(params):
+        return (
+            "needs standardised numbers: unscaled, the widest column alone decides which rows are nearest, and rows "
+            "at equal distances (common then) are picked differently by scikit-learn and ONNX; set "
+            "features.scale_numbers: true, or put a scaler step before it"
+        )
     if name == "TransformedTargetRegressor" and (problem := target_inverse_problem(part)):
         return f"cannot be served: the ONNX graph must invert its target transform, and {problem}"
     if name in ("CCA", "PLSCanonical") and settings["n_components"] > 1:
         return "has n_components 2 by default, which needs two targets: set n_components: 1, or use PLSRegression"
     return None
+
+
+SCALERS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "QuantileTransformer", "PowerTransformer")
+
+
+def scaled(params: Params) -> bool:
+    """The numbers reach the model standardised: by the features, or by a scaler step of the model."""
+    steps = list(params.model.steps.values())[:-1]
+    return params.features.scale_numbers or any(step.estimator.rpartition(".")[2] in SCALERS for step in steps)
 
 
 GIVES = {
