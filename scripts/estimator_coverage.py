@@ -250,15 +250,15 @@ def readme_table(outcomes: list[Outcome], left_out: dict[str, dict[str, str]]) -
                 by_name.setdefault(outcome.estimator, {})[outcome.scaled] = outcome
         for name in sorted(by_name):
             both = by_name[name]
-            notes = []
+            notes: list[str] = []
+            differ = both[False].outcome != both[True].outcome
             for scaled_numbers in (False, True):
                 outcome = both[scaled_numbers]
                 note = outcome.gives if outcome.outcome == "served" else reason(outcome)
+                if note and differ:
+                    note = f"{'standardised' if scaled_numbers else 'as they are'}: {note}"
                 if note and note not in notes:
-                    notes.append(
-                        ("standardised: " if (both[False].outcome != both[True].outcome and scaled_numbers) else "")
-                        + note
-                    )
+                    notes.append(note)
             cells = [both[False].outcome, both[True].outcome]
             lines.append(f"| `{name}` | {cells[0]} | {cells[1]} | {'; '.join(notes)} |")
         lines.append("")

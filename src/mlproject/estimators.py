@@ -205,6 +205,10 @@ REFUSED = {
     "refuses it, the ONNX graph fails on it); use KNeighborsClassifier",
     "RadiusNeighborsRegressor": "a row with no training row within `radius` cannot be scored (scikit-learn answers "
     "NaN, the ONNX graph fails on it); use KNeighborsRegressor",
+    "CCA": "it relates two blocks of columns (the features and several targets), and skl2onnx cannot convert it; "
+    "use PLSRegression",
+    "PLSCanonical": "it relates two blocks of columns (the features and several targets), and skl2onnx cannot convert "
+    "it; use PLSRegression",
     "CategoricalNB": "it reads every feature as an integer category code, but the preprocessing gives measurements "
     "and one-hot columns; use GaussianNB or BernoulliNB",
 }
@@ -228,7 +232,7 @@ def servable_problem(estimator: BaseEstimator, params: Params, schema: DatasetSc
             return f"{name} {problem}"
         if not converters.has_converter(type(part)):
             return (
-                f"{type(part).__module__}.{name} has no ONNX converter, so it cannot be served: pick a supported "
+                f"{type(part).__module__}.{name} has no ONNX converter, so it cannot be served: use a supported "
                 "estimator (README: Supported estimators), or give it a shape calculator and a converter in "
                 "ONNX_CONVERTERS of src/mlproject/features.py"
             )
@@ -278,8 +282,6 @@ def _data_problem(part: BaseEstimator, params: Params, schema: DatasetSchema) ->
         )
     if name == "TransformedTargetRegressor" and (problem := target_inverse_problem(part)):
         return f"cannot be served: the ONNX graph must invert its target transform, and {problem}"
-    if name in ("CCA", "PLSCanonical") and settings["n_components"] > 1:
-        return "has n_components 2 by default, which needs two targets: set n_components: 1, or use PLSRegression"
     return None
 
 
