@@ -175,7 +175,8 @@ class Project:
         return {out["path"]: out["md5"] for stage in stages for out in lock[stage]["outs"]}
 
     def params(self) -> config.Params:
-        return config.load_params(self.root / "params.yaml")
+        """The copy's params as typed values; its estimators are built by its own stages, with its own code."""
+        return config.load_params(self.root / "params.yaml", build_estimators=False)
 
     def set_param(self, dotted: str, value: object) -> None:
         path = self.root / "params.yaml"

@@ -121,7 +121,7 @@ def build_estimator(key: str, estimator: str, params: dict[str, Any], seed: int)
         hyperparameters[SEEDED] = seed
     try:
         estimator = cls(**hyperparameters)
-        if hasattr(estimator, "_validate_params"):
+        if hasattr(estimator, "_parameter_constraints"):  # scikit-learn's own; your classes may declare none
             estimator._validate_params()
     except InvalidParameterError as error:
         named = re.match(r"The '(\w+)' parameter", str(error))

@@ -149,9 +149,10 @@ def roc_points(truth: np.ndarray, scores: np.ndarray, classes: list) -> pd.DataF
 
 @dataclass(frozen=True)
 class AliasDecision:
-    register: bool  # past the gate: the model becomes a version
+    register: bool  # past the gate and servable: the model becomes a version
     move: bool  # and the alias moves to it
     reason: str
+    servable: bool | None = None  # None: not asked (below the gate)
 
 
 def improvement(metric: str, task: str, candidate: float, other: float) -> float:
@@ -176,6 +177,7 @@ def decide_alias(
     champion: float | None,
     experiment: str | None,
     unscored: str | None = None,
+    unservable: str | None = None,
 ) -> AliasDecision:
     """The champion rule, on numbers only.
 
@@ -183,12 +185,23 @@ def decide_alias(
     metric's cross-validated means on the same folds. Past the gate the model becomes a version; the alias
     moves to it only on the main line (not in an experiment) and only for an improvement larger than the
     declared tolerance: a tie keeps the incumbent. A champion that exists but could not be scored here
-    (`unscored` says why) keeps the alias too: only `make promote` replaces it then.
+    (`unscored` says why) keeps the alias too: only `make promote` replaces it then. A model that cannot be
+    served (`unservable` says why) becomes no version at all.
     """
-    gate, alias = params.registry.gate, params.registry.champion_alias
+    gate = params.registry.gate
     if refusal := failed_gate(gate, tested):
         return AliasDecision(False, False, refusal)
     passed = f"{gate.metric} {tested:.4f} passes the gate"
+    if unservable is not None:
+        return AliasDecision(False, False, f"{passed}, but it cannot be served: {unservable}", servable=False)
+    decision = _past_the_gate(params, passed, candidate, champion, experiment, unscored)
+    return AliasDecision(decision.register, decision.move, decision.reason, servable=True)
+
+
+def _past_the_gate(
+    params: Params, passed: str, candidate: float, champion: float | None, experiment: str | None, unscored: str | None
+) -> AliasDecision:
+    alias = params.registry.champion_alias
     if experiment:
         return AliasDecision(
             True, False, f"{passed}; experiment {experiment} leaves '{alias}' where it is (`make promote VERSION=<n>`)"

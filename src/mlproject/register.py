@@ -5,6 +5,9 @@ registry is touched: a model below the gate is logged in its run but never becom
 past the gate becomes a version. The champion alias moves to it only on the main line (an experiment
 never moves it: `make promote VERSION=<n>` does, by hand), and only if it beats the current champion,
 cross-validated on the same folds of this training split, by more than `registry.comparison.tolerance`.
+Past the gate, the model must also be servable: converted to ONNX and checked against scikit-learn on the
+test split as `export` will do (`mlproject.conversion`). One that cannot be is logged in its run, with
+the reason, and becomes no version: a version can be promoted, and the champion must always be servable.
 The stage says why in one line.
 """
 
@@ -114,6 +117,19 @@ def champion_score(mlflow_client, params: config.Params, train: pd.DataFrame) ->
         return None, f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
+def unservable_because(model, test: pd.DataFrame, params: config.Params) -> str | None:
+    """Why the model cannot be served (the export's conversion and parity check fail), or None."""
+    from mlproject import conversion
+
+    tolerance = params.export.tolerance
+    try:
+        converted = conversion.convert(model, SCHEMA, params.task, conversion.served_decimals(tolerance))
+        conversion.parity(model, converted, test, SCHEMA, tolerance)
+    except conversion.ConversionError as error:
+        return str(error)
+    return None
+
+
 def log_run(
     params: config.Params,
     metrics: dict,
@@ -133,7 +149,8 @@ def log_run(
         # export.* shapes the serving bundle (its manifest records it), not the model: not a param of the run
         mlflow.log_params(config.flatten(params.model_dump(exclude={"export"})))
         mlflow.log_metrics({metric_name(k): float(cast(SupportsFloat, v)) for k, v in config.flatten(metrics).items()})
-        mlflow.set_tags({**lineage_tags(), "task": params.task, "champion_decision": decision.reason})
+        servable = {} if decision.servable is None else {"servable": str(decision.servable).lower()}
+        mlflow.set_tags({**lineage_tags(), "task": params.task, "champion_decision": decision.reason, **servable})
         mlflow.log_artifact(str(config.METRICS_FILE), artifact_path=str(config.REPORTS_DIR))
         mlflow.log_artifacts(str(config.PLOTS_DIR), artifact_path=str(config.PLOTS_DIR))
         mlflow.log_artifacts(str(config.FIGURES_DIR), artifact_path=str(config.FIGURES_DIR))
@@ -221,10 +238,12 @@ def run(params: config.Params) -> dict:
         publish_runs_view(mlflow_client, experiment_id, runs_table_columns(params))
         incumbent = champion_version(mlflow_client, registry)
         previous = None if incumbent is None else int(incumbent.version)
-        champion, unscored = None, None
-        if previous is not None and not experiment and failed_gate(registry.gate, tested) is None:
-            champion, unscored = champion_score(mlflow_client, params, train)  # refits it: only when it matters
-        decision = decide_alias(params, tested, candidate, champion, experiment, unscored)
+        champion, unscored, unservable = None, None, None
+        if failed_gate(registry.gate, tested) is None:
+            unservable = unservable_because(model, test, params)
+            if previous is not None and not experiment and unservable is None:
+                champion, unscored = champion_score(mlflow_client, params, train)  # refits it: only when it matters
+        decision = decide_alias(params, tested, candidate, champion, experiment, unscored, unservable)
         run_id, info = log_run(params, metrics, model, decision, experiment_id, train, test)
         version = register_version(mlflow_client, registry, run_id, info, decision) if decision.register else None
     return {

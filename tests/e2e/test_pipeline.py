@@ -59,7 +59,8 @@ def test_repro_writes_every_declared_output_and_the_tasks_metrics(reproduced):
         assert (reproduced.root / name).stat().st_size > 0, name
     params = reproduced.params()
     metrics = json.loads((reproduced.root / "reports/metrics.json").read_text())
-    assert set(config.METRICS[params.task]) - {"roc_auc"} <= set(metrics)
+    classes = len(metrics.get("precision", {})) or None
+    assert set(config.usable_metrics(params.task, "probabilities", classes)) - {"roc_auc"} <= set(metrics)
     shown = reproduced.run("dvc", "metrics", "show", "--json").stdout
     assert f'"{params.registry.gate.metric}"' in shown
 
@@ -407,3 +408,49 @@ def test_a_queued_experiment_runs_the_code_it_was_queued_with(scratch):
     assert "CODE-VARIANT-A" in log and "CODE-VARIANT-B" not in log
     (run,) = [run for run in runs_of(scratch) if run.info.run_name == "variant-a"]
     assert run.data.tags["git_dirty"] == "true" and run.data.params["seed"] == "7"
+
+
+MISCONVERTED = '''
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import validate_data
+
+
+class Thousandfold(TransformerMixin, BaseEstimator):
+    """Multiplies by 1000; its converter (wrongly) copies the numbers as they are."""
+
+    def fit(self, X, y=None):
+        validate_data(self, X)
+        return self
+
+    def transform(self, X):
+        return validate_data(self, X, reset=False) * 1000.0
+
+
+def thousandfold_shape(operator):
+    operator.outputs[0].type = type(operator.inputs[0].type)(operator.inputs[0].type.shape)
+
+
+def convert_thousandfold(scope, operator, container):
+    container.add_node("Identity", [operator.inputs[0].full_name], [operator.outputs[0].full_name], name="copy")
+
+
+ONNX_CONVERTERS[Thousandfold] = (thousandfold_shape, convert_thousandfold)
+'''
+
+
+def test_a_model_that_cannot_be_served_never_becomes_a_version_and_the_bundle_stays(scratch):
+    """Past the gate but not servable (its ONNX disagrees with scikit-learn): logged with the reason, no version,
+    the alias and models/serving/ where they were."""
+    features = scratch.root / "src/mlproject/features.py"
+    features.write_text(features.read_text() + MISCONVERTED)
+    steps = {"scale": {"estimator": "Thousandfold"}, **scratch.params().model_dump()["model"]["steps"]}
+    scratch.set_param("model.steps", steps)
+    bundle = scratch.snapshot("models/serving/manifest.json", "models/serving/model.onnx")
+    versions = len(versions_of(scratch))
+    said = [line for line in scratch.run("dvc", "repro").stdout.splitlines() if line.startswith("register:")]
+    assert len(said) == 1 and "no new version, the run is logged only" in said[0]
+    assert "passes the gate, but it cannot be served: ONNX and scikit-learn disagree" in said[0]
+    assert len(versions_of(scratch)) == versions and champion_of(scratch).version == 1
+    assert scratch.snapshot("models/serving/manifest.json", "models/serving/model.onnx") == bundle
+    last = runs_of(scratch)[-1]
+    assert last.data.tags["servable"] == "false" and "cannot be served" in last.data.tags["champion_decision"]
