@@ -154,15 +154,17 @@ def log_run(
         mlflow.log_artifact(str(config.METRICS_FILE), artifact_path=str(config.REPORTS_DIR))
         mlflow.log_artifacts(str(config.PLOTS_DIR), artifact_path=str(config.PLOTS_DIR))
         mlflow.log_artifacts(str(config.FIGURES_DIR), artifact_path=str(config.FIGURES_DIR))
-        for frame, path, context in ((train, config.TRAIN_DATA, "training"), (test, config.TEST_DATA, "evaluation")):
-            with warnings.catch_warnings():
-                # MLflow registers its local-file source under two names and warns that a path matches both.
-                warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-                dataset = from_pandas(frame, source=str(path), name=path.stem, targets=SCHEMA.label)
-            mlflow.log_input(dataset, context=context)
         with warnings.catch_warnings():
-            # Integer classes make MLflow hint that integers cannot be missing: labels never are.
+            # MLflow registers its local-file source under two names and warns that a path matches both; and
+            # integer classes make it hint, twice, that integers cannot be missing: labels never are.
+            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+            for frame, path, context in (
+                (train, config.TRAIN_DATA, "training"),
+                (test, config.TEST_DATA, "evaluation"),
+            ):
+                dataset = from_pandas(frame, source=str(path), name=path.stem, targets=SCHEMA.label)
+                mlflow.log_input(dataset, context=context)
             signature = infer_signature(example, model.predict(example))
         with tempfile.TemporaryDirectory(prefix="model-code-") as staging:
             info = mlflow.sklearn.log_model(

@@ -42,8 +42,11 @@ def restore_outputs(name: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
     restored = []
     for out in outs:
         path, md5 = Path(out["path"]), out.get("md5", "")
-        if not Path(cache.oid_to_path(md5)).exists():
-            continue  # never cached (cache: false): nothing to put back
+        if not Path(cache.oid_to_path(md5)).exists():  # never cached (cache: false): git may have it
+            if not path.exists() and (committed := from_git(path)) is not None and md5_of_bytes(committed) == md5:
+                files.write_bytes(path, committed)
+                restored.append(str(path))
+            continue
         if md5.endswith(".dir"):
             entries = {e["relpath"]: e["md5"] for e in json.loads(Path(cache.oid_to_path(md5)).read_text())}
             present = (
@@ -65,7 +68,21 @@ def restore_outputs(name: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
 
 def md5_of(path: Path) -> str:
     """The same digest dvc.lock records for a file output."""
-    return hashlib.md5(path.read_bytes()).hexdigest()
+    return md5_of_bytes(path.read_bytes())
+
+
+def md5_of_bytes(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def from_git(path: Path) -> bytes | None:
+    """The file as the last commit holds it (an output DVC does not cache, such as the metrics), or None."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "show", f"HEAD:{path.as_posix()}"], capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def run(name: str, work: Callable[[], str]) -> int:
@@ -85,18 +102,17 @@ def _run(name: str, work: Callable[[], str]) -> int:
     try:
         summary = work()
     except (StageError, FileNotFoundError) as error:
+        if os.environ.get(TRACEBACK_VARIABLE):
+            traceback.print_exc()
         print(f"{name}: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001 - the stage's edge: one line, the traceback on request
         if os.environ.get(TRACEBACK_VARIABLE):
-            traceback.print_exc()
-        lines = str(error).strip().splitlines()
+            traceback.print_exc()  # the whole chain: each cause with its own traceback
         library = type(error).__module__.split(".")[0]
         kind = type(error).__name__ if library == "builtins" else f"{library} {type(error).__name__}"
-        print(
-            f"{name}: {kind}: {lines[0] if lines else 'no message'} (set {TRACEBACK_VARIABLE}=1 for the traceback)",
-            file=sys.stderr,
-        )
+        said = chain_of(error) or "no message"
+        print(f"{name}: {kind}: {said} (set {TRACEBACK_VARIABLE}=1 for the traceback)", file=sys.stderr)
         return 1
     print(f"{name}: {summary}")
     return 0

@@ -454,3 +454,17 @@ def test_a_model_that_cannot_be_served_never_becomes_a_version_and_the_bundle_st
     assert scratch.snapshot("models/serving/manifest.json", "models/serving/model.onnx") == bundle
     last = runs_of(scratch)[-1]
     assert last.data.tags["servable"] == "false" and "cannot be served" in last.data.tags["champion_decision"]
+
+
+def test_a_failing_evaluate_in_a_fresh_clone_leaves_the_git_tracked_metrics_in_place(tmp_path):
+    """DVC deletes a stage's outputs before running it; reports/metrics.json is git's, not in DVC's cache, so a
+    failed evaluate puts it back from the last commit."""
+    project = copy_project(tmp_path / "fresh")
+    evaluate = project.root / "src/mlproject/evaluate.py"
+    evaluate.write_text(evaluate.read_text().replace("    params = config.load_params()\n",
+                                                     "    raise RuntimeError('broken on purpose')\n", 1))  # fmt: skip
+    failed = project.run("dvc", "repro", check=False)
+    assert failed.returncode != 0 and "evaluate: RuntimeError: broken on purpose" in failed.stderr
+    assert "the previous reports/metrics.json put back" in failed.stdout
+    status = project.run("git", "status", "--porcelain").stdout.splitlines()
+    assert status == [" M src/mlproject/evaluate.py"], status
