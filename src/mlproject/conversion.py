@@ -234,8 +234,11 @@ def parity(
 ) -> contract.Parity:
     """Compare the ONNX model with scikit-learn on every test row; raise ConversionError naming the first
     disagreement."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1  # as the server runs it; and no idle threads spinning beside the caller's
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = onnxruntime.InferenceSession(converted.model, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(converted.model, options, providers=["CPUExecutionProvider"])
         features = model_input(test, schema)
         results = session.run(converted.outputs, onnx_feeds(features, converted.feeds, schema))
     except Exception as error:  # noqa: BLE001 - onnxruntime's own exception types

@@ -157,7 +157,9 @@ def histogram_boosting(converter: Converter) -> Converter:
       in an integer list attribute ("Expected an int, got a boolean"): the flags become integers.
     - HistGradientBoosting compares float64 values with float64 thresholds, unlike scikit-learn's other
       trees; skl2onnx writes them as float32 (`nodes_values`). With a float64 input they go in
-      `nodes_values_as_tensor` as they are, so the graph takes every branch scikit-learn takes.
+      `nodes_values_as_tensor` as they are, so the graph takes every branch scikit-learn takes. The ensemble
+      still adds its leaves in float32 (its output's type in ai.onnx.ml 3): a Cast gives the graph the float64
+      it declares.
     """
 
     def convert(scope, operator, container) -> None:
@@ -168,11 +170,18 @@ def histogram_boosting(converter: Converter) -> Converter:
             for key, value in attributes.items():
                 if isinstance(value, list) and any(isinstance(item, bool | np.bool_) for item in value):
                     attributes[key] = [int(item) for item in value]
-            if double and "nodes_values" in attributes:
-                thresholds = np.asarray(attributes.pop("nodes_values"), dtype=np.float64)
-                attributes["nodes_values_as_tensor"] = numpy_helper.from_array(thresholds)
-                attributes["op_version"] = 3  # ai.onnx.ml's version that reads thresholds as a tensor
-            return add_node(*arguments, **attributes)
+            if not (double and "nodes_values" in attributes):
+                return add_node(*arguments, **attributes)
+            thresholds = np.asarray(attributes.pop("nodes_values"), dtype=np.float64)
+            attributes["nodes_values_as_tensor"] = numpy_helper.from_array(thresholds)
+            attributes["op_version"] = 3  # ai.onnx.ml's version that reads thresholds as a tensor
+            op_type, inputs, outputs, *rest = arguments
+            outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+            scores, summed = outputs[-1], scope.get_unique_variable_name("float32_sums")
+            add_node(op_type, inputs, [*outputs[:-1], summed], *rest, **attributes)
+            return add_node(
+                "Cast", [summed], [scores], to=TensorProto.DOUBLE, name=scope.get_unique_operator_name("Cast")
+            )
 
         container.add_node = add_node_with_ints
         try:

@@ -1,6 +1,7 @@
 import numpy as np
 import onnx
 import onnxruntime
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
@@ -177,3 +178,129 @@ def test_a_missing_exported_value_is_a_disagreement_not_a_pass():
         conversion.agreement(
             "PMML", [answers], model, features, ODD_NAMES, config.Tolerance(absolute=1.0, relative=0.0)
         )
+
+
+def onnx_outputs(model, converted, rows, schema=PENGUINS):
+    session = onnxruntime.InferenceSession(converted.model, providers=["CPUExecutionProvider"])
+    return session.run(converted.outputs, conversion.onnx_feeds(model_input(rows, schema), converted.feeds, schema))
+
+
+@pytest.mark.parametrize(
+    "estimator", ["RandomForestClassifier", "GradientBoostingClassifier", "DecisionTreeClassifier"]
+)
+def test_trees_after_a_scaler_compare_the_same_float32_values_as_scikit_learn(splits, estimator):
+    """Rows placed on either side of every threshold the first tree compares, in the raw units, through the
+    float64 scaler: the graph and scikit-learn take the same branch at each (parity by construction)."""
+    train, test = splits
+    params = config.parse_params(
+        {"features": {"scale_numbers": True}, "model": {"steps": {"c": {"estimator": estimator}}}}
+    )
+    model = fit_reference(train, params, PENGUINS)
+    scaler = model.named_steps["preprocess"].named_transformers_["numeric"].named_steps["scale"]
+    tree = (np.ravel(model[-1].estimators_)[0] if hasattr(model[-1], "estimators_") else model[-1]).tree_
+    rows = []
+    for feature, threshold in zip(tree.feature, tree.threshold, strict=True):
+        if 0 <= feature < len(PENGUINS.numeric):  # a number column's threshold, in standardised units
+            raw = threshold * scaler.scale_[feature] + scaler.mean_[feature]
+            for value in np.nextafter(raw, [-np.inf, np.inf]).tolist() + [raw]:
+                row = test.iloc[0].copy()
+                row[PENGUINS.numeric[feature]] = value
+                rows.append(row)
+    probe = pd.DataFrame(rows)
+    converted = conversion.convert(model, PENGUINS, "classification")
+    labels, probabilities = onnx_outputs(model, converted, probe)
+    expected = model.predict_proba(model_input(probe, PENGUINS))
+    assert labels.tolist() == model.predict(model_input(probe, PENGUINS)).tolist()
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+
+
+def histogram_boosting(splits, task: str):
+    train, test = splits
+    schema = PENGUINS if task == "classification" else REGRESSED_PENGUINS
+    if task == "regression":
+        train, test = (frame.dropna(subset=["body_mass_g"]) for frame in (train, test))
+    raw = {"task": task, "model": {"steps": {"m": {"estimator": f"HistGradientBoosting{KINDS[task]}"}}}}
+    if task == "regression":
+        raw["registry"] = {"gate": {"metric": "r2", "min": 0.1}}
+    return schema, test, fit_reference(train, config.parse_params(raw, schema=schema), schema)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_histogram_gradient_boosting_is_served_on_numbers_and_categories_with_gaps(splits, task):
+    schema, test, model = histogram_boosting(splits, task)
+    gaps = test.copy()
+    gaps.loc[gaps.index[::3], schema.numeric[0]] = np.nan
+    gaps.loc[gaps.index[1::3], schema.categorical[-1]] = None
+    probe = pd.concat([test, gaps], ignore_index=True)
+    converted = conversion.convert(model, schema, task, 5)
+    tolerance = config.Tolerance(absolute=1e-5, relative=1e-6)
+    assert conversion.parity(model, converted, probe, schema, tolerance).rows == len(probe)
+
+
+def test_a_histogram_boosting_regressor_takes_every_branch_at_its_float64_thresholds(splits):
+    """Rows exactly at each threshold and a hair above, where a float32 threshold would send one of the two
+    the wrong way. (onnxruntime's TreeEnsembleClassifier reads the thresholds as float32, measured: there a
+    value between a threshold and its float32 rounding can take the other branch.)"""
+    schema, test, model = histogram_boosting(splits, "regression")
+    rows = []
+    for predictor in np.ravel(model[-1]._predictors):
+        for node in predictor.nodes[~predictor.nodes["is_leaf"].astype(bool)]:
+            feature, threshold = int(node["feature_idx"]), float(node["num_threshold"])
+            if feature < len(schema.numeric):
+                for value in (threshold, np.nextafter(threshold, np.inf)):
+                    row = test.iloc[1].copy()
+                    row[schema.numeric[feature]] = value
+                    rows.append(row)
+    probe = pd.DataFrame(rows)
+    converted = conversion.convert(model, schema, "regression")
+    tolerance = config.Tolerance(absolute=1e-6, relative=1e-6)  # the leaves are added in float32: no more
+    assert conversion.parity(model, converted, probe, schema, tolerance).rows == len(probe)
+
+
+NESTED = {
+    "classification": [
+        {"estimator": "CalibratedClassifierCV",
+         "params": {"estimator": {"estimator": "LinearSVC", "params": {"C": 0.5}}}},
+        {"estimator": "BaggingClassifier",
+         "params": {"estimator": {"estimator": "LogisticRegression"}, "n_estimators": 5}},
+        {"estimator": "AdaBoostClassifier", "params": {"estimator": {"estimator": "DecisionTreeClassifier",
+                                                                      "params": {"max_depth": 2}}}},
+        {"estimator": "StackingClassifier", "params": {"estimators": {
+            "forest": {"estimator": "RandomForestClassifier", "params": {"n_estimators": 10}},
+            "linear": {"estimator": "LogisticRegression"}}}},
+        {"estimator": "VotingClassifier", "params": {"voting": "soft", "estimators": {
+            "forest": {"estimator": "RandomForestClassifier", "params": {"n_estimators": 10}},
+            "linear": {"estimator": "LogisticRegression"}}}},
+    ],
+    "regression": [
+        {"estimator": "TransformedTargetRegressor", "params": {"regressor": {"estimator": "Ridge"},
+                                                                "func": "numpy.log", "inverse_func": "numpy.exp"}},
+        {"estimator": "TransformedTargetRegressor", "params": {"regressor": {"estimator": "RandomForestRegressor"},
+                                                                "transformer": {"estimator": "StandardScaler"}}},
+        {"estimator": "VotingRegressor", "params": {"estimators": {"ridge": {"estimator": "Ridge"},
+                                                                   "svr": {"estimator": "SVR"}}}},
+    ],
+}  # fmt: skip
+KINDS = {"classification": "Classifier", "regression": "Regressor"}
+REGRESSED_PENGUINS = DatasetSchema(
+    features=tuple(c for c in PENGUINS.features if c.name != "body_mass_g")
+    + (CategoricalColumn("species", ("Adelie", "Chinstrap", "Gentoo")),),
+    target=NumericColumn("body_mass_g", 2000.0, 7000.0, nullable=False),
+    min_rows=100,
+)
+
+
+@pytest.mark.parametrize(("task", "step"), [(task, step) for task, steps in NESTED.items() for step in steps], ids=str)
+def test_a_nested_model_is_converted_and_agrees_with_scikit_learn(splits, task, step):
+    train, test = splits
+    schema = PENGUINS if task == "classification" else REGRESSED_PENGUINS
+    if task == "regression":
+        train, test = (frame.dropna(subset=["body_mass_g"]) for frame in (train, test))
+    raw = {"task": task, "features": {"scale_numbers": True}, "model": {"steps": {"m": step}}}
+    if task == "regression":
+        raw["registry"] = {"gate": {"metric": "r2", "min": 0.1}}
+    params = config.parse_params(raw, schema=schema)
+    model = fit_reference(train, params, schema)
+    converted = conversion.convert(model, schema, task, 5)
+    tolerance = config.Tolerance(absolute=1e-5, relative=1e-6)
+    assert conversion.parity(model, converted, test, schema, tolerance).rows == len(test)

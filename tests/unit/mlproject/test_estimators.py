@@ -2,9 +2,11 @@ import pytest
 from sklearn.feature_selection import SelectKBest, f_regression
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import MinMaxScaler
+from sklearn.svm import LinearSVC
 
 from mlproject import config
 from mlproject.estimators import build_steps
+from tests.helpers import penguins_example
 
 
 def test_a_pipeline_of_steps_is_built_in_order_with_functions_named_by_string():
@@ -52,3 +54,81 @@ def test_an_unknown_function_name_is_refused_by_key():
     }  # fmt: skip
     with pytest.raises(config.ParamsError, match=r"model.steps.select.params.score_func: .*did you mean f_regression"):
         config.parse_params(raw)
+
+
+def test_a_nested_step_is_built_validated_and_seeded_like_any_other():
+    params = config.parse_params({
+        "seed": 5,
+        "model": {"steps": {"classify": {"estimator": "CalibratedClassifierCV", "params": {
+            "estimator": {"estimator": "LinearSVC", "params": {"C": 0.5}}, "cv": 3}}}},
+    })  # fmt: skip
+    ((_, calibrated),) = build_steps(params)
+    assert isinstance(calibrated.estimator, LinearSVC) and calibrated.estimator.C == 0.5
+    assert calibrated.estimator.random_state == 5
+
+
+def test_named_estimators_are_a_mapping_of_nested_steps():
+    params = config.parse_params({
+        "model": {"steps": {"classify": {"estimator": "StackingClassifier", "params": {"estimators": {
+            "forest": {"estimator": "RandomForestClassifier", "params": {"n_estimators": 10}},
+            "linear": {"estimator": "LogisticRegression"}}}}}},
+    })  # fmt: skip
+    ((_, stack),) = build_steps(params)
+    assert [name for name, _ in stack.estimators] == ["forest", "linear"]
+    assert stack.estimators[0][1].n_estimators == 10 and stack.estimators[0][1].random_state == 42
+
+
+def test_a_bad_nested_hyperparameter_is_named_by_its_whole_key():
+    raw = {"model": {"steps": {"classify": {"estimator": "BaggingClassifier", "params": {
+        "estimator": {"estimator": "DecisionTreeClassifier", "params": {"max_depth": -1}}}}}}}  # fmt: skip
+    with pytest.raises(
+        config.ParamsError, match=r"model.steps.classify.params.estimator.params.max_depth: The 'max_depth'"
+    ):
+        config.parse_params(raw)
+
+
+PENGUINS = penguins_example().SCHEMA
+
+
+@pytest.mark.parametrize(
+    ("step", "features", "said"),
+    [
+        ({"estimator": "CategoricalNB"}, {}, "CategoricalNB cannot be served: it reads every feature as an integer"),
+        ({"estimator": "MultinomialNB"}, {"scale_numbers": True}, "needs features that are never negative"),
+        ({"estimator": "KNeighborsClassifier"}, {}, "needs standardised numbers"),
+        ({"estimator": "GaussianProcessClassifier"}, {}, "two classes only, and 'species' has 3"),
+        ({"estimator": "QuadraticDiscriminantAnalysis"}, {}, "set reg_param"),
+        ({"estimator": "DummyClassifier", "params": {"strategy": "uniform"}}, {}, "answers at random"),
+        ({"estimator": "LabelSpreading"}, {}, "semi-supervised"),
+        ({"estimator": "NearestCentroid"}, {}, "has no ONNX converter, so it cannot be served"),
+    ],
+)
+def test_an_estimator_that_could_not_be_served_is_refused_before_any_work(step, features, said):
+    with pytest.raises(config.ParamsError) as caught:
+        config.parse_params({"features": features, "model": {"steps": {"classify": step}}}, schema=PENGUINS)
+    message = str(caught.value).splitlines()[-1]
+    assert message.startswith("  model.steps.classify.estimator: ") and said in message
+    assert "use " in message or "set " in message
+
+
+def test_the_registry_metrics_must_be_ones_the_model_gives():
+    linear_svc = {"model": {"steps": {"classify": {"estimator": "LinearSVC"}}}}
+    with pytest.raises(config.ParamsError, match=(
+        r"registry.comparison.metric: log_loss cannot be computed for LinearSVC, which gives labels and "
+        r"decision_function scores but no probabilities, on a target of 3 classes; it can use accuracy, macro_f1$"
+    )):  # fmt: skip
+        config.parse_params({**linear_svc, "registry": {"comparison": {"metric": "log_loss"}}}, schema=PENGUINS)
+    chosen = config.parse_params(linear_svc, schema=PENGUINS)
+    assert chosen.comparison_metric == "macro_f1"  # the best it gives on three classes
+    with pytest.raises(config.ParamsError, match="average_precision cannot be computed for RandomForestClassifier"):
+        config.parse_params({"registry": {"gate": {"metric": "average_precision", "min": 0.5}}}, schema=PENGUINS)
+
+
+def test_the_same_model_with_two_classes_offers_roc_auc_and_average_precision_from_its_scores():
+    from dataclasses import replace
+
+    binary = replace(PENGUINS, target=replace(PENGUINS.target, categories=("Adelie", "Chinstrap")))
+    raw = {"model": {"steps": {"classify": {"estimator": "LinearSVC"}}},
+           "registry": {"gate": {"metric": "average_precision", "min": 0.5}}}  # fmt: skip
+    params = config.parse_params(raw, schema=binary)
+    assert params.comparison_metric == "roc_auc"
