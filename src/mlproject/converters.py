@@ -150,42 +150,51 @@ def convert_linear_scores(scope, operator, container) -> None:
 
 
 def histogram_boosting(converter: Converter) -> Converter:
-    """skl2onnx's converter for HistGradientBoosting, with two fixes on the way to the graph.
+    """skl2onnx's converter for HistGradientBoosting, with three fixes on the way to the graph.
 
     - skl2onnx 1.20 gives a leaf's `nodes_missing_value_tracks_true` as Python's False
-      (common/tree_ensemble.py, add_tree_to_attribute_pairs_hist_gradient_boosting), and onnx refuses a bool
-      in an integer list attribute ("Expected an int, got a boolean"): the flags become integers.
+      (common/tree_ensemble.py, add_tree_to_attribute_pairs_hist_gradient_boosting), and protobuf refuses a
+      bool in an integer list since 7.34 ("Expected an int, got a boolean"): the flags become integers.
+      (Fixed on skl2onnx's main branch, not in a release yet.)
     - HistGradientBoosting compares float64 values with float64 thresholds, unlike scikit-learn's other
-      trees; skl2onnx writes them as float32 (`nodes_values`). With a float64 input they go in
-      `nodes_values_as_tensor` as they are, so the graph takes every branch scikit-learn takes. The ensemble
-      still adds its leaves in float32 (its output's type in ai.onnx.ml 3): a Cast gives the graph the float64
-      it declares.
+      trees. With a float64 input, thresholds, leaf weights and base values go into ai.onnx.ml 3's
+      `*_as_tensor` attributes as they are (and the classifier's converter is told version 3, or it rounds
+      them to float32 itself), so the graph takes every branch scikit-learn takes.
+    - The ensemble still writes its sums as float32 (its outputs' type in ai.onnx.ml 3): a Cast gives the graph
+      the float64 it declares.
     """
 
     def convert(scope, operator, container) -> None:
+        model = operator.raw_operator
+        splits = [node for trees in model._predictors for tree in trees for node in tree.nodes if not node["is_leaf"]]
+        if any(node["is_categorical"] for node in splits):
+            raise NotImplementedError("skl2onnx converts HistGradientBoosting's own categorical splits wrongly")
         add_node = container.add_node
         double = isinstance(operator.inputs[0].type, DoubleTensorType)
 
-        def add_node_with_ints(*arguments, **attributes):
+        def add_node_fixed(op_type, inputs, outputs, *rest, **attributes):
             for key, value in attributes.items():
                 if isinstance(value, list) and any(isinstance(item, bool | np.bool_) for item in value):
                     attributes[key] = [int(item) for item in value]
-            if not (double and "nodes_values" in attributes):
-                return add_node(*arguments, **attributes)
-            thresholds = np.asarray(attributes.pop("nodes_values"), dtype=np.float64)
-            attributes["nodes_values_as_tensor"] = numpy_helper.from_array(thresholds)
-            attributes["op_version"] = 3  # ai.onnx.ml's version that reads thresholds as a tensor
-            op_type, inputs, outputs, *rest = arguments
+            if not (double and op_type in ("TreeEnsembleClassifier", "TreeEnsembleRegressor")):
+                return add_node(op_type, inputs, outputs, *rest, **attributes)
+            for key in ("nodes_values", "class_weights", "target_weights", "base_values"):
+                if key in attributes:
+                    exact = np.asarray(attributes.pop(key), dtype=np.float64)
+                    attributes[f"{key}_as_tensor"] = numpy_helper.from_array(exact)
+            attributes["op_version"] = 3
             outputs = [outputs] if isinstance(outputs, str) else list(outputs)
-            scores, summed = outputs[-1], scope.get_unique_variable_name("float32_sums")
-            add_node(op_type, inputs, [*outputs[:-1], summed], *rest, **attributes)
-            return add_node(
-                "Cast", [summed], [scores], to=TensorProto.DOUBLE, name=scope.get_unique_operator_name("Cast")
-            )
+            sums, declared = scope.get_unique_variable_name("float32_sums"), outputs[-1]
+            add_node(op_type, inputs, [*outputs[:-1], sums], *rest, **attributes)
+            cast = scope.get_unique_operator_name("Cast")
+            return add_node("Cast", [sums], [declared], to=TensorProto.DOUBLE, name=cast)
 
-        container.add_node = add_node_with_ints
+        container.add_node = add_node_fixed
         try:
-            converter(scope, operator, container)
+            if isinstance(model, HistGradientBoostingClassifier) and double:
+                converter(scope, operator, container, op_version=3)
+            else:
+                converter(scope, operator, container)
         finally:
             del container.add_node  # the class's own method again
 

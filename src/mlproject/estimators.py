@@ -272,6 +272,11 @@ def _data_problem(part: BaseEstimator, params: Params, schema: DatasetSchema) ->
             f"with strategy {settings['strategy']!r} answers at random, which no exported model can repeat: "
             "use 'prior' or 'most_frequent'"
         )
+    if name.startswith("HistGradientBoosting") and settings["categorical_features"] not in (None, "from_dtype"):
+        return (
+            "with categorical_features cannot be served: skl2onnx converts its own categorical splits wrongly "
+            "(measured); leave it unset, features.py one-hot encodes the categories"
+        )
     if name == "KernelRidge" and settings["kernel"] not in KERNEL_RIDGE_KERNELS:
         return f"cannot be served with kernel {settings['kernel']!r}: use one of {', '.join(KERNEL_RIDGE_KERNELS)}"
     if name.startswith("KNeighbors") and not scaled(params):

@@ -237,11 +237,11 @@ def test_histogram_gradient_boosting_is_served_on_numbers_and_categories_with_ga
     assert conversion.parity(model, converted, probe, schema, tolerance).rows == len(probe)
 
 
-def test_a_histogram_boosting_regressor_takes_every_branch_at_its_float64_thresholds(splits):
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_histogram_boosting_takes_every_branch_at_its_float64_thresholds(splits, task):
     """Rows exactly at each threshold and a hair above, where a float32 threshold would send one of the two
-    the wrong way. (onnxruntime's TreeEnsembleClassifier reads the thresholds as float32, measured: there a
-    value between a threshold and its float32 rounding can take the other branch.)"""
-    schema, test, model = histogram_boosting(splits, "regression")
+    the wrong way."""
+    schema, test, model = histogram_boosting(splits, task)
     rows = []
     for predictor in np.ravel(model[-1]._predictors):
         for node in predictor.nodes[~predictor.nodes["is_leaf"].astype(bool)]:
@@ -252,7 +252,7 @@ def test_a_histogram_boosting_regressor_takes_every_branch_at_its_float64_thresh
                     row[schema.numeric[feature]] = value
                     rows.append(row)
     probe = pd.DataFrame(rows)
-    converted = conversion.convert(model, schema, "regression")
+    converted = conversion.convert(model, schema, task)
     tolerance = config.Tolerance(absolute=1e-6, relative=1e-6)  # the leaves are added in float32: no more
     assert conversion.parity(model, converted, probe, schema, tolerance).rows == len(probe)
 
