@@ -64,7 +64,7 @@ def convert_bill_ratio(scope, operator, container) -> None:
 
 
 # Your transformer class -> (its skl2onnx shape calculator, its skl2onnx converter).
-ONNX_CONVERTERS: dict[type, tuple[Callable, Callable]] = {BillRatio: (bill_ratio_shape, convert_bill_ratio)}
+ONNX_CONVERTERS: dict[type, tuple[Callable, ...]] = {BillRatio: (bill_ratio_shape, convert_bill_ratio)}
 
 
 def build_preprocessor(schema: DatasetSchema, params: FeatureParams) -> ColumnTransformer:

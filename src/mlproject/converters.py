@@ -213,7 +213,7 @@ def _constant(values: np.ndarray, numbers, version: int):
                       op_version=version)  # fmt: skip
 
 
-def _dtype_of(variable) -> type:
+def _dtype_of(variable) -> type[np.float64] | type[np.float32]:
     return np.float64 if isinstance(variable.type, DoubleTensorType) else np.float32
 
 
@@ -427,7 +427,8 @@ def register_all() -> None:
     """The template's converters, then yours: features.ONNX_CONVERTERS maps a class to its shape calculator and
     converter, and optionally the options its converter takes (a classifier's `zipmap`, say)."""
     register()
-    for cls, (shape_calculator, converter, *options) in features.ONNX_CONVERTERS.items():
+    for cls, entry in features.ONNX_CONVERTERS.items():
+        shape_calculator, converter, *options = entry
         update_registered_converter(
             cls, f"mlproject_{cls.__name__}", shape_calculator, converter, options=options[0] if options else None
         )

@@ -100,9 +100,8 @@ def _hyperparameter(cls: type, parameter: str, value: object, where: str, seed: 
     return value
 
 
-def build_estimator(key: str, estimator: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+def build_estimator(key: str, spec_name: str, params: dict[str, Any], seed: int) -> BaseEstimator:
     """One estimator of params.yaml (a step, or one nested in a step), checked by scikit-learn."""
-    spec_name = estimator
     cls = resolve(spec_name, f"{key}.estimator")
     if not _is_estimator_class(cls):
         raise EstimatorError(f"{key}.estimator: {spec_name!r} is not a scikit-learn estimator class")

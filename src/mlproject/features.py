@@ -24,7 +24,7 @@ from mlproject.config import FeatureParams
 from mlproject.schema import DatasetSchema
 
 # Your transformer class -> (its skl2onnx shape calculator, its skl2onnx converter).
-ONNX_CONVERTERS: dict[type, tuple[Callable, Callable]] = {}
+ONNX_CONVERTERS: dict[type, tuple[Callable, ...]] = {}
 
 
 def build_preprocessor(schema: DatasetSchema, params: FeatureParams) -> ColumnTransformer:

@@ -124,7 +124,9 @@ def chain_of(error: BaseException, limit: int = 3) -> str:
     A library that re-raises its own error keeps the root cause in `__cause__` or `__context__`; the line
     names it, since that is usually what the user can act on. Each message is cut to its first line.
     """
-    parts, seen, current = [], set(), error
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
     while current is not None and id(current) not in seen and len(parts) < limit:
         seen.add(id(current))
         lines = str(current).strip().splitlines()

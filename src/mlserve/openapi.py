@@ -42,12 +42,12 @@ def _answers(manifest: Manifest) -> tuple[dict, dict]:
     if manifest.task == "classification":
         kinds = sorted({"integer" if isinstance(label, int) else "string" for label in manifest.classes or []})
         item: dict = {"type": kinds[0] if len(kinds) == 1 else kinds, "enum": manifest.classes}
-        extra = {"classes": {"type": "array", "items": item}}
+        extra: dict[str, dict] = {"classes": {"type": "array", "items": item}}
         if manifest.class_scores == "probabilities":
-            row = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}}
-            extra["probabilities"] = {"type": "array", "items": row, "description": "per row, in the order of classes"}
+            shares: dict = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}}
+            extra["probabilities"] = {"type": "array", "items": shares, "description": "per row, as `classes`"}
         elif manifest.class_scores == "decision_function":
-            score = {"type": ["number", "null"]}
+            score: dict = {"type": ["number", "null"]}
             row = score if len(manifest.classes or []) == 2 else {"type": "array", "items": score}
             extra["scores"] = {"type": "array", "items": row, "description": "decision_function's, per row"}
     else:
