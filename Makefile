@@ -24,6 +24,8 @@ help: ## List the targets
 # because every DVC stage and test starts a new Python.
 UV_SYNC := $(BIN)/uv pip sync --require-hashes --compile-bytecode --python $(BIN)/python
 LOCKS := requirements.txt requirements-dev.txt requirements-uv.txt
+# The packages your model needs beyond the template's (an example's, copied by `make use-example`), if any.
+LOCKS += $(wildcard requirements-model.txt)
 
 $(STAMP): $(LOCKS) pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -67,6 +69,7 @@ lock: $(STAMP) ## Recompile every lock file from its .in file (needs the network
 	$(PIP_COMPILE) --output-file requirements-uv.txt requirements-uv.in
 	$(PIP_COMPILE) --output-file requirements-server.txt requirements-server.in
 	$(PIP_COMPILE) --output-file requirements-s3.txt requirements-s3.in
+	$(if $(wildcard requirements-model.in),$(PIP_COMPILE) --output-file requirements-model.txt requirements-model.in)
 
 params-schema: $(STAMP) ## Write params.schema.json from the typed parameters (editors complete and check params.yaml)
 	$(BIN)/python -c 'import json; from mlproject.config import params_json_schema; print(json.dumps(params_json_schema(), indent=2))' > params.schema.json

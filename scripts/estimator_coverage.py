@@ -14,6 +14,7 @@ target. The quality gate is left open: this is about serving, not about how good
 
     python -m scripts.estimator_coverage            # print the outcomes and the figures
     python -m scripts.estimator_coverage --readme   # also write the table into README.md
+    python -m scripts.estimator_coverage --estimators lightgbm.LGBMClassifier,MyRegressor   # yours instead
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.base import is_classifier
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -202,11 +204,24 @@ def run_one(job: tuple[str, str, bool, DatasetSchema, pd.DataFrame, dict]) -> Ou
     return ended("served", gives=gives, max_difference=checked.max_difference)
 
 
-def measure(workers: int = 2) -> tuple[list[Outcome], dict[str, dict[str, str]]]:
+def tasks_of(names: list[str]) -> dict[str, list[str]]:
+    """Your estimators (named as params.yaml names them) by the task they do."""
+    from mlproject.estimators import resolve
+
+    found: dict[str, list[str]] = {task: [] for task in KINDS}
+    for name in names:
+        cls = resolve(name, "--estimators")
+        found["classification" if is_classifier(cls) else "regression"].append(name)
+    return found
+
+
+def measure(workers: int = 2, estimators: list[str] | None = None) -> tuple[list[Outcome], dict[str, dict[str, str]]]:
+    """Every outcome, and what was left out; `estimators`: these (by name) instead of scikit-learn's."""
     raw = yaml.safe_load(config.PARAMS_FILE.read_text(encoding="utf-8"))
     jobs, left_out = [], {}
+    chosen = None if estimators is None else tasks_of(estimators)
     for task, (schema, table, params) in projects(raw).items():
-        names, left_out[task] = candidates(task)
+        names, left_out[task] = candidates(task) if chosen is None else (chosen[task], {})
         jobs += [(task, name, scaled, schema, table, params) for name in names for scaled in (False, True)]
     # A fresh worker every few estimators keeps one library's threads or memory from reaching the next.
     # (multiprocessing's Pool: ProcessPoolExecutor's max_tasks_per_child hangs on Python 3.11.)
@@ -287,9 +302,14 @@ def main() -> int:
     arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     arguments.add_argument("--readme", action="store_true", help="write the table into README.md")
     arguments.add_argument("--json", type=Path, help="also write every outcome to this file")
+    arguments.add_argument(
+        "--estimators", type=lambda text: text.split(","), help="yours instead of scikit-learn's: A,B"
+    )
     options = arguments.parse_args()
+    if options.readme and options.estimators:
+        arguments.error("--readme writes scikit-learn's table: leave out --estimators")
     os.chdir(REPO)
-    outcomes, left_out = measure()
+    outcomes, left_out = measure(estimators=options.estimators)
     for outcome in sorted(outcomes, key=lambda o: (o.task, o.estimator, o.scaled)):
         difference = f"{outcome.max_difference:.1e}" if outcome.max_difference is not None else ""
         setting = "scaled" if outcome.scaled else "plain"

@@ -158,8 +158,12 @@ class Project:
     root: Path
 
     def run(self, *command: str, check: bool = True, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+        environment = project_env(**env)
+        own = self.root / ".venv/bin"  # an example with packages of its own installs them in the copy's venv
+        if own.is_dir():
+            environment["PATH"] = f"{own}{os.pathsep}{environment['PATH']}"
         result = subprocess.run(
-            command, cwd=self.root, env=project_env(**env), capture_output=True, text=True, timeout=timeout
+            command, cwd=self.root, env=environment, capture_output=True, text=True, timeout=timeout
         )
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -193,6 +197,8 @@ class Project:
 
     def use_example(self, name: str) -> None:
         self.run("make", "--no-print-directory", "use-example", f"EXAMPLE={name}")
+        if (self.root / "requirements-model.txt").exists():  # its own packages: a venv of its own, as a user's
+            self.run("make", "--no-print-directory", "venv", timeout=900)
         self.run("git", "add", "-A")
         self.run("git", "commit", "-q", "--allow-empty", "-m", f"use the {name} example")
 

@@ -10,7 +10,9 @@ float32 before comparing it with a threshold; the graph casts at that very point
 the trees (imputation, scaling, your transformers) have run in float64 as they do in scikit-learn, so both
 compare the same float32 values with thresholds skl2onnx rounds for exactly that comparison. Models whose
 ONNX operators only compute in float32 (support vector machines, some linear classifiers) get the same
-cast before them; their parity is then within the tolerance rather than exact.
+cast before them; their parity is then within the tolerance rather than exact. So do the models whose
+converters you register in features.ONNX_CONVERTERS (LightGBM's and XGBoost's from onnxmltools take float32
+only; XGBoost itself computes in float32, LightGBM in float64: README, "Gradient-boosting libraries").
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from skl2onnx.common._registration import get_converter
 from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
 from skl2onnx.sklapi import CastTransformer
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.ensemble import VotingClassifier
 from sklearn.ensemble._forest import BaseForest
 from sklearn.ensemble._gb import BaseGradientBoosting
@@ -38,7 +40,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm._base import BaseLibSVM
 from sklearn.tree._classes import BaseDecisionTree
 
-from mlproject import config, converters, stage
+from mlproject import config, converters, features, stage
 from mlproject.estimators import ClassScores, class_scores, nested_estimators
 from mlproject.inputs import model_input
 from mlproject.schema import DatasetSchema
@@ -71,10 +73,12 @@ def class_scores_of(model: Pipeline, task: str) -> ClassScores | None:
 
 
 def computes_in_float32(estimator: BaseEstimator) -> bool:
-    """A tree inside, or a support vector machine with probabilities (onnxruntime's SVM operator is float32)."""
+    """A tree inside, a support vector machine with probabilities (onnxruntime's SVM operator is float32), or
+    a predictor converted by a converter of features.ONNX_CONVERTERS (skl2onnx's convention: float32 in)."""
     return any(
         isinstance(part, FLOAT32_MODELS)
         or (isinstance(part, BaseLibSVM) and getattr(part, "probability", None) is True)
+        or (type(part) in features.ONNX_CONVERTERS and (is_classifier(part) or is_regressor(part)))
         for part in nested_estimators(estimator)
     )
 

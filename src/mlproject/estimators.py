@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import re
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
@@ -100,18 +101,26 @@ def _hyperparameter(cls: type, parameter: str, value: object, where: str, seed: 
     return value
 
 
+def hyperparameter_names(cls: type[BaseEstimator]) -> tuple[list[str], bool]:
+    """The hyperparameters `cls` names, and whether it passes others on to its library (`**kwargs`, as
+    LightGBM's and XGBoost's estimators do: their get_params() names what their signature does not)."""
+    names = cls._get_param_names()
+    passes_on = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+    return (sorted({*names, *cls().get_params(deep=False)}) if passes_on else names), passes_on
+
+
 def build_estimator(key: str, spec_name: str, params: dict[str, Any], seed: int) -> BaseEstimator:
     """One estimator of params.yaml (a step, or one nested in a step), checked by scikit-learn."""
     cls = resolve(spec_name, f"{key}.estimator")
     if not _is_estimator_class(cls):
         raise EstimatorError(f"{key}.estimator: {spec_name!r} is not a scikit-learn estimator class")
-    accepted = cls._get_param_names()
+    accepted, passes_on = hyperparameter_names(cls)
     hyperparameters = {}
     for parameter, value in params.items():
         where = f"{key}.params.{parameter}"
         if parameter == SEEDED:
             raise EstimatorError(f"{where}: set by seed for every step; remove it here")
-        if parameter not in accepted:
+        if parameter not in accepted and not passes_on:
             close = difflib.get_close_matches(parameter, accepted, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise EstimatorError(f"{where}: not a hyperparameter of {cls.__name__}{hint}")

@@ -1,8 +1,10 @@
 """The fitted model on disk: skops (no pickle: loading runs no code), in a canonical byte form.
 
-skops refuses to load a type it does not know unless told to trust it. Trusted here: numpy's dtype,
-scikit-learn's own classes and functions, and the classes of features.py (your transformers), so a
-new estimator or feature class needs no list kept in step. Anything else is refused by name.
+skops refuses to load a type it does not know unless told to trust it. Trusted here: numpy's dtype and
+an ordered dict, scikit-learn's own classes and functions, the classes of features.py (your transformers),
+and the packages of the models whose ONNX converters features.py registers (`lightgbm.basic.Booster` inside
+a LightGBM model): registering one is vouching for it. So a new estimator or feature class needs no list
+kept in step. Anything else is refused by name.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sklearn.base import BaseEstimator
 from mlproject import features, files
 from mlproject.stage import StageError
 
-TRUSTED_TYPES = ("numpy.dtype",)
+TRUSTED_TYPES = ("numpy.dtype", "collections.OrderedDict")
 TRUSTED_PREFIXES = ("sklearn.",)
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 SCHEMA_ENTRY = "schema.json"
@@ -37,8 +39,15 @@ def feature_classes() -> list[str]:
     ]
 
 
+def registered_packages() -> tuple[str, ...]:
+    """The top-level packages (`lightgbm.`) of the classes features.ONNX_CONVERTERS has converters for."""
+    packages = {cls.__module__.partition(".")[0] for cls in features.ONNX_CONVERTERS}
+    return tuple(f"{package}." for package in sorted(packages - {features.__name__.partition(".")[0]}))
+
+
 def is_trusted(name: str) -> bool:
-    return name in TRUSTED_TYPES or name.startswith(TRUSTED_PREFIXES) or name in feature_classes()
+    prefixes = TRUSTED_PREFIXES + registered_packages()
+    return name in TRUSTED_TYPES or name.startswith(prefixes) or name in feature_classes()
 
 
 def trusted_types_of(data: bytes) -> list[str]:
@@ -48,7 +57,7 @@ def trusted_types_of(data: bytes) -> list[str]:
     if refused:
         raise ModelFileError(
             f"the model holds types that are neither scikit-learn's nor defined in features.py: {', '.join(refused)}; "
-            "move your own classes into src/mlproject/features.py"
+            "move your own classes into src/mlproject/features.py, or register their ONNX converter there"
         )
     return sorted(needed)
 
