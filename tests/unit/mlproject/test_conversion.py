@@ -3,8 +3,12 @@ import onnx
 import onnxruntime
 import pandas as pd
 import pytest
+from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
+from skl2onnx.operator_converters.linear_regressor import convert_sklearn_linear_regressor
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
 
 from mlproject import config, conversion, features
 from mlproject.conversion import ConversionError
@@ -304,3 +308,15 @@ def test_a_nested_model_is_converted_and_agrees_with_scikit_learn(splits, task, 
     converted = conversion.convert(model, schema, task, 5)
     tolerance = config.Tolerance(absolute=1e-5, relative=1e-6)
     assert conversion.parity(model, converted, test, schema, tolerance).rows == len(test)
+
+
+def test_a_predictor_whose_converter_features_registers_is_fed_float32(monkeypatch):
+    """skl2onnx's convention for a converter of another library (onnxmltools' LightGBM and XGBoost ones)."""
+
+    class Registered(LinearRegression):
+        pass
+
+    assert not conversion.computes_in_float32(Pipeline([("scale", MinMaxScaler()), ("r", LinearRegression())]))
+    registered = {Registered: (calculate_linear_regressor_output_shapes, convert_sklearn_linear_regressor)}
+    monkeypatch.setattr(features, "ONNX_CONVERTERS", registered)
+    assert conversion.computes_in_float32(Pipeline([("scale", MinMaxScaler()), ("r", Registered())]))

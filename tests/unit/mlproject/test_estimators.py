@@ -1,11 +1,12 @@
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_selection import SelectKBest, f_regression
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.svm import LinearSVC
 
 from mlproject import config
-from mlproject.estimators import build_steps
+from mlproject.estimators import EstimatorError, build_estimator, build_steps
 from tests.helpers import penguins_example
 
 
@@ -132,3 +133,27 @@ def test_the_same_model_with_two_classes_offers_roc_auc_and_average_precision_fr
            "registry": {"gate": {"metric": "average_precision", "min": 0.5}}}  # fmt: skip
     params = config.parse_params(raw, schema=binary)
     assert params.comparison_metric == "roc_auc"
+
+
+class PassesOn(ClassifierMixin, BaseEstimator):
+    """A library's estimator as LightGBM's and XGBoost's are: what __init__ does not name goes to the library."""
+
+    def __init__(self, n_estimators=10, random_state=None, **library_params):
+        self.n_estimators, self.random_state = n_estimators, random_state
+        self.library_params = library_params
+
+    def get_params(self, deep=True):
+        return {**super().get_params(deep), **self.library_params}
+
+
+def test_an_estimator_that_passes_parameters_on_gets_unknown_ones_and_is_still_seeded():
+    built = build_estimator("model.steps.c", f"{__name__}.PassesOn", {"n_estimators": 3, "verbose": -1}, seed=7)
+    assert (built.n_estimators, built.library_params, built.random_state) == (3, {"verbose": -1}, 7)
+    with pytest.raises(EstimatorError, match=r"model.steps.c.params.random_state: set by seed"):
+        build_estimator("model.steps.c", f"{__name__}.PassesOn", {"random_state": 1}, seed=7)
+
+
+def test_an_estimator_that_names_all_its_parameters_refuses_others_with_a_suggestion():
+    said = r"model.steps.c.params.n_estimator: not a .* \(did you mean n_estimators\?\)"
+    with pytest.raises(EstimatorError, match=said):
+        build_estimator("model.steps.c", "RandomForestClassifier", {"n_estimator": 3}, seed=7)

@@ -3,7 +3,8 @@ import zipfile
 
 import pytest
 
-from mlproject.model_io import ModelFileError, canonical_skops, load_model, save_model
+from mlproject import features
+from mlproject.model_io import ModelFileError, canonical_skops, load_model, registered_packages, save_model
 from mlproject.train import fit
 
 
@@ -28,3 +29,13 @@ def test_an_archive_of_an_unknown_layout_is_refused_in_one_line():
         archive.writestr("something.json", "{}")
     with pytest.raises(ModelFileError, match="an archive of a layout this template does not know"):
         canonical_skops(buffer.getvalue())
+
+
+def test_registering_a_converter_for_a_class_trusts_its_package(tmp_path, monkeypatch, fitted):
+    path = tmp_path / "model.skops"
+    save_model(fitted, path)
+    monkeypatch.setattr("mlproject.model_io.TRUSTED_PREFIXES", ())
+    registered = {type(fitted[-1]): (None, None)}  # the package of the class is what counts, not the converter
+    monkeypatch.setattr(features, "ONNX_CONVERTERS", registered)
+    assert registered_packages() == ("sklearn.",)
+    assert type(load_model(path)[-1]) is type(fitted[-1])
