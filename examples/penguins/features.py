@@ -23,15 +23,16 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from mlproject.config import FeatureParams
 from mlproject.schema import DatasetSchema
 
-# Your transformer class -> (its skl2onnx shape calculator, its skl2onnx converter).
-ONNX_CONVERTERS: dict[type, tuple[Callable, ...]] = {}
+# A class of yours, or a model of another library -> (its skl2onnx shape calculator, its converter[, the
+# options the converter takes]). examples/gradient-boosting registers LightGBM's and XGBoost's.
+ONNX_CONVERTERS: dict[type, tuple[Callable | dict, ...]] = {}
 
 
 def build_preprocessor(schema: DatasetSchema, params: FeatureParams) -> ColumnTransformer:
     """Impute (and optionally standardise) numbers, one-hot encode categories.
 
-    Trees split on thresholds, so scaling cannot change them; leaving it out keeps the ONNX model's
-    float32 arithmetic on the very values scikit-learn's trees compare, and the two agree exactly.
+    Trees split on thresholds, so scaling changes nothing for them; either way the ONNX model compares the
+    same float32 values as scikit-learn's trees do (the export casts right before them): they agree exactly.
     """
     numeric_steps = [("impute", SimpleImputer(strategy=params.numeric_imputation))]
     if params.scale_numbers:

@@ -148,6 +148,26 @@ def test_the_unit_tests_pass_on_the_example(example):
     assert "skipped" in summary  # the tests about the penguins example
 
 
+GRADIENT_BOOSTING = ("lightgbm.LGBMClassifier", "XGBClassifier", "lightgbm.LGBMRegressor", "xgboost.XGBRegressor")
+
+
+@pytest.mark.parametrize("example", ["gradient-boosting"], indirect=True)
+def test_lightgbm_and_xgboost_are_served_with_numbers_as_they_are_and_standardised(example, tmp_path):
+    """The coverage script on the example's own estimators: each is fitted, converted with the converters
+    its features.py registers, checked for parity within its tolerance and answered by the real server."""
+    _, project = example
+    found = tmp_path / "coverage.json"
+    command = ["python", "-m", "scripts.estimator_coverage", "--estimators", ",".join(GRADIENT_BOOSTING)]
+    project.run(*command, "--json", str(found), timeout=1200)
+    outcomes = json.loads(found.read_text())
+    assert sorted((o["estimator"], o["scaled"]) for o in outcomes) == sorted(
+        (name, scaled) for name in GRADIENT_BOOSTING for scaled in (False, True)
+    )
+    assert [o for o in outcomes if o["outcome"] != "served"] == []
+    tolerance = project.params().export.tolerance.absolute
+    assert all(0 <= o["max_difference"] <= tolerance for o in outcomes if o["task"] == "classification")
+
+
 PMML_PREDICTS = """
 import hashlib
 import json
