@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 ClassScores = Literal["probabilities", "decision_function"]
 
 SEEDED = "random_state"
+LIBRARY_NAME_CUTOFF = 0.85  # how close to a named hyperparameter a passed-on name is taken for its typo
 
 
 class EstimatorError(StageError, ValueError):
@@ -120,10 +121,15 @@ def build_estimator(key: str, spec_name: str, params: dict[str, Any], seed: int)
         where = f"{key}.params.{parameter}"
         if parameter == SEEDED:
             raise EstimatorError(f"{where}: set by seed for every step; remove it here")
-        if parameter not in accepted and not passes_on:
-            close = difflib.get_close_matches(parameter, accepted, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise EstimatorError(f"{where}: not a hyperparameter of {cls.__name__}{hint}")
+        if parameter not in accepted:
+            # A library that takes **kwargs may ignore a name it does not know (LightGBM does, silently with
+            # verbose: -1): a near miss of a named hyperparameter is taken for a typo, the rest passed on.
+            close = difflib.get_close_matches(
+                parameter, accepted, n=1, cutoff=LIBRARY_NAME_CUTOFF if passes_on else 0.6
+            )
+            if close or not passes_on:
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise EstimatorError(f"{where}: not a hyperparameter of {cls.__name__}{hint}")
         hyperparameters[parameter] = _hyperparameter(cls, parameter, value, where, seed)
     if SEEDED in accepted:
         hyperparameters[SEEDED] = seed

@@ -146,11 +146,13 @@ class PassesOn(ClassifierMixin, BaseEstimator):
         return {**super().get_params(deep), **self.library_params}
 
 
-def test_an_estimator_that_passes_parameters_on_gets_unknown_ones_and_is_still_seeded():
+def test_an_estimator_that_passes_parameters_on_gets_unknown_ones_but_near_misses_are_typos():
     built = build_estimator("model.steps.c", f"{__name__}.PassesOn", {"n_estimators": 3, "verbose": -1}, seed=7)
     assert (built.n_estimators, built.library_params, built.random_state) == (3, {"verbose": -1}, 7)
     with pytest.raises(EstimatorError, match=r"model.steps.c.params.random_state: set by seed"):
         build_estimator("model.steps.c", f"{__name__}.PassesOn", {"random_state": 1}, seed=7)
+    with pytest.raises(EstimatorError, match=r"params.n_estimator: not a .*PassesOn \(did you mean n_estimators\?\)"):
+        build_estimator("model.steps.c", f"{__name__}.PassesOn", {"n_estimator": 3}, seed=7)  # a typo, not passed on
 
 
 def test_an_estimator_that_names_all_its_parameters_refuses_others_with_a_suggestion():
