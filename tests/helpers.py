@@ -36,6 +36,25 @@ EXAMPLE_FILES = {
     "params.yaml": "params.yaml",
 }
 
+# A regression pipeline of several steps, and columns with names ONNX must rename, for the export's tests.
+REGRESSION = config.parse_params({
+    "task": "regression",
+    "registry": {"gate": {"metric": "r2", "min": 0.1}},
+    "model": {"steps": {"scale": {"estimator": "MinMaxScaler"},
+                        "select": {"estimator": "SelectKBest", "params": {"score_func": "f_regression", "k": 2}},
+                        "regress": {"estimator": "LinearRegression"}}},
+})  # fmt: skip
+ODD_NAMES = DatasetSchema(
+    features=(
+        NumericColumn("od280/od315 ratio", minimum=0.0, maximum=5.0),
+        NumericColumn("two words", minimum=0.0, maximum=1.0),
+        NumericColumn("plain", minimum=-1.0, maximum=1.0),
+        CategoricalColumn("kind/of", categories=("a", "b")),
+    ),
+    target=NumericColumn("y", minimum=0.0, maximum=100.0),
+    min_rows=10,
+)
+
 
 def example_names() -> list[str]:
     return sorted(path.name for path in EXAMPLES.iterdir() if path.is_dir())

@@ -15,27 +15,10 @@ from mlproject.conversion import ConversionError
 from mlproject.inputs import model_input
 from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlproject.train import fit
-from tests.helpers import EXAMPLES, fit_reference, load_module, penguins_example, synthetic_frame
+from tests.helpers import EXAMPLES, ODD_NAMES, REGRESSION, fit_reference, load_module, penguins_example, synthetic_frame
 
 PENGUINS = penguins_example().SCHEMA
 EXACT = config.Tolerance()
-REGRESSION = config.parse_params({
-    "task": "regression",
-    "registry": {"gate": {"metric": "r2", "min": 0.1}},
-    "model": {"steps": {"scale": {"estimator": "MinMaxScaler"},
-                        "select": {"estimator": "SelectKBest", "params": {"score_func": "f_regression", "k": 2}},
-                        "regress": {"estimator": "LinearRegression"}}},
-})  # fmt: skip
-ODD_NAMES = DatasetSchema(
-    features=(
-        NumericColumn("od280/od315 ratio", minimum=0.0, maximum=5.0),
-        NumericColumn("two words", minimum=0.0, maximum=1.0),
-        NumericColumn("plain", minimum=-1.0, maximum=1.0),
-        CategoricalColumn("kind/of", categories=("a", "b")),
-    ),
-    target=NumericColumn("y", minimum=0.0, maximum=100.0),
-    min_rows=10,
-)
 
 
 def test_the_active_projects_model_converts_and_agrees_with_scikit_learn(

@@ -5,29 +5,11 @@ import pytest
 from mlproject import config, conversion, export, pmml
 from mlproject.conversion import ConversionError
 from mlproject.inputs import model_input
-from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlserve import manifest as contract
-from tests.helpers import fit_reference, penguins_example, synthetic_frame
+from tests.helpers import ODD_NAMES, REGRESSION, fit_reference, penguins_example, synthetic_frame
 
 PENGUINS = penguins_example().SCHEMA
 EXACT = config.Tolerance()
-REGRESSION = config.parse_params({
-    "task": "regression",
-    "registry": {"gate": {"metric": "r2", "min": 0.1}},
-    "model": {"steps": {"scale": {"estimator": "MinMaxScaler"},
-                        "select": {"estimator": "SelectKBest", "params": {"score_func": "f_regression", "k": 2}},
-                        "regress": {"estimator": "LinearRegression"}}},
-})  # fmt: skip
-ODD_NAMES = DatasetSchema(
-    features=(
-        NumericColumn("od280/od315 ratio", minimum=0.0, maximum=5.0),
-        NumericColumn("two words", minimum=0.0, maximum=1.0),
-        NumericColumn("plain", minimum=-1.0, maximum=1.0),
-        CategoricalColumn("kind/of", categories=("a", "b")),
-    ),
-    target=NumericColumn("y", minimum=0.0, maximum=100.0),
-    min_rows=10,
-)
 
 
 def test_the_manifest_describes_the_model_and_pins_its_bytes(fitted):
