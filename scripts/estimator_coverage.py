@@ -211,7 +211,7 @@ def tasks_of(names: list[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {task: [] for task in KINDS}
     for name in names:
         cls = resolve(name, "--estimators")
-        found["classification" if is_classifier(cls) else "regression"].append(name)
+        found["classification" if is_classifier(cls()) else "regression"].append(name)  # as params_for builds it
     return found
 
 
