@@ -16,6 +16,7 @@ from skl2onnx.algebra.onnx_ops import (
     OnnxAbs,
     OnnxAdd,
     OnnxArgMax,
+    OnnxArgMin,
     OnnxCast,
     OnnxConcat,
     OnnxDiv,
@@ -31,9 +32,11 @@ from skl2onnx.algebra.onnx_ops import (
     OnnxNeg,
     OnnxNot,
     OnnxPow,
+    OnnxReduceL1,
     OnnxReduceSumSquare,
     OnnxShape,
     OnnxSlice,
+    OnnxSoftmax,
     OnnxSub,
     OnnxTanh,
 )
@@ -65,6 +68,7 @@ from sklearn.linear_model import (
     RidgeClassifierCV,
     SGDClassifier,
 )
+from sklearn.neighbors import NearestCentroid
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import SVC, SVR, LinearSVC, NuSVC, NuSVR
 
@@ -378,6 +382,39 @@ def convert_svm(scope, operator, container) -> None:
     OnnxIdentity(scores, op_version=version, output_names=operator.outputs[1:2]).add_to(scope, container)
 
 
+def _distances_to(points: np.ndarray, numbers, reduce, version: int):
+    """[N, points]: each row's distance to each point, `reduce` (ReduceL1, ReduceSumSquare) of the differences."""
+    return OnnxConcat(*(reduce(OnnxSub(numbers, point[None, :], op_version=version), axes=[1], keepdims=1,
+                               op_version=version) for point in points), axis=1, op_version=version)  # fmt: skip
+
+
+def convert_nearest_centroid(scope, operator, container) -> None:
+    """NearestCentroid: the label of the nearest centroid (with uniform priors; scikit-learn's discriminant
+    otherwise), and for the euclidean metric its probabilities: a softmax of minus the squared distances in
+    units of the within-class spread, plus twice the log priors (scikit-learn's `_decision_function`)."""
+    model, numbers, version = operator.raw_operator, operator.inputs[0], container.target_opset
+    dtype = _dtype_of(numbers)
+    centroids = model.centroids_.astype(dtype)
+    reduce = OnnxReduceSumSquare if model.metric == "euclidean" else OnnxReduceL1
+    if model.metric == "euclidean":
+        spread = np.where(model.within_class_std_dev_ != 0, model.within_class_std_dev_, 1.0).astype(dtype)
+        normalised = OnnxDiv(numbers, spread, op_version=version)
+        squared = _distances_to(centroids / spread, normalised, OnnxReduceSumSquare, version)
+        log_priors = (2.0 * np.log(model.class_prior_)).astype(dtype)[None, :]
+        discriminant = OnnxAdd(OnnxNeg(squared, op_version=version), log_priors, op_version=version)
+        scores = OnnxSoftmax(discriminant, axis=1, op_version=version)
+    else:  # manhattan gives labels only: the second output is left out of the graph (conversion.convert)
+        discriminant = scores = OnnxNeg(_distances_to(centroids, numbers, reduce, version), op_version=version)
+    if np.isclose(model.class_prior_, 1 / len(model.classes_)).all():
+        nearest = OnnxArgMin(_distances_to(centroids, numbers, reduce, version), axis=1, keepdims=0, op_version=version)
+    else:
+        nearest = OnnxArgMax(discriminant, axis=1, keepdims=0, op_version=version)
+    label_values = np.asarray(model.classes_)
+    labels = label_values.astype(np.int64) if label_values.dtype.kind in "iub" else label_values.astype(object)
+    OnnxGather(labels, nearest, axis=0, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+    OnnxIdentity(scores, op_version=version, output_names=operator.outputs[1:2]).add_to(scope, container)
+
+
 @cache
 def register() -> None:
     """Once per process: the converters above, in place of skl2onnx's for the same classes."""
@@ -409,6 +446,10 @@ def register() -> None:
             cls, f"Mlproject{cls.__name__}", calculate_linear_classifier_output_shapes, convert_svm,
             options={"zipmap": [True, False, "columns"], "nocl": [True, False], "raw_scores": [True, False]},
         )  # fmt: skip
+    update_registered_converter(
+        NearestCentroid, "MlprojectNearestCentroid", calculate_linear_classifier_output_shapes,
+        convert_nearest_centroid, options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
+    )  # fmt: skip
     update_registered_converter(
         KernelRidge, "MlprojectKernelRidge", calculate_linear_regressor_output_shapes, convert_kernel_ridge
     )

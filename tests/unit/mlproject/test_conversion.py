@@ -303,3 +303,18 @@ def test_a_predictor_whose_converter_features_registers_is_fed_float32(monkeypat
     registered = {Registered: (calculate_linear_regressor_output_shapes, convert_sklearn_linear_regressor)}
     monkeypatch.setattr(features, "ONNX_CONVERTERS", registered)
     assert conversion.computes_in_float32(Pipeline([("scale", MinMaxScaler()), ("r", Registered())]))
+
+
+@pytest.mark.parametrize(
+    "settings", [{}, {"priors": "empirical"}, {"shrink_threshold": 0.5}, {"metric": "manhattan"}], ids=str
+)
+@pytest.mark.parametrize("scaled", [False, True])
+def test_nearest_centroid_gives_scikit_learns_labels_and_probabilities_in_float64(splits, settings, scaled):
+    train, test = splits
+    step = {"estimator": "NearestCentroid", "params": settings}
+    params = config.parse_params({"features": {"scale_numbers": scaled}, "model": {"steps": {"m": step}}})
+    model = fit_reference(train, params, PENGUINS)
+    converted = conversion.convert(model, PENGUINS, "classification")
+    assert converted.class_scores == (None if settings.get("metric") == "manhattan" else "probabilities")
+    checked = conversion.parity(model, converted, test, PENGUINS, config.Tolerance(absolute=1e-12))
+    assert checked.rows == len(test) and checked.labels_equal
