@@ -206,10 +206,12 @@ def register_version(mlflow_client, registry: config.RegistryParams, run_id: str
 
 
 def runs_table_columns(params: config.Params) -> list[str]:
-    """What the runs table shows: the champion rule's metrics first, then the model's and features' params."""
+    """What the runs table shows: the champion rule's metrics first, then the knobs experiments turn (the seed,
+    the features, the model). The UI draws only the columns a screen holds, in its own (alphabetical) order,
+    so the rest of the params (data, evaluation) stay one click away, under Columns."""
     name, gate = params.comparison_metric, params.registry.gate.metric
     metrics = [f"metrics.cv.{name}.mean", f"metrics.cv.{name}.std", f"metrics.{gate}"]
-    knobs = [key for key in config.flatten(params.model_dump()) if key.split(".")[0] not in ("registry", "export")]
+    knobs = [key for key in config.flatten(params.model_dump()) if key.split(".")[0] in ("seed", "features", "model")]
     return [*dict.fromkeys(metrics), *(f"params.{key}" for key in knobs)]
 
 
