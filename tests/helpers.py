@@ -90,6 +90,18 @@ def penguins_example() -> ModuleType:
 
 
 @cache
+def penguins_regression() -> DatasetSchema:
+    """The penguins predicting body mass from the other columns and the species: a regression with categories."""
+    penguins = penguins_example().SCHEMA
+    return DatasetSchema(
+        features=tuple(c for c in penguins.features if c.name != "body_mass_g")
+        + (CategoricalColumn("species", ("Adelie", "Chinstrap", "Gentoo")),),
+        target=NumericColumn("body_mass_g", 2000.0, 7000.0, nullable=False),
+        min_rows=100,
+    )
+
+
+@cache
 def default_features() -> ModuleType:
     return load_module(EXAMPLES / DEFAULT_EXAMPLE / "features.py", "default_example_features")
 

@@ -46,6 +46,7 @@ from skl2onnx.common.shape_calculator import (
     calculate_linear_regressor_output_shapes,
 )
 from skl2onnx.operator_converters.common import concatenate_variables
+from skl2onnx.operator_converters.cross_decomposition import convert_pls_regression
 from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
 from skl2onnx.operator_converters.random_forest import (
     convert_sklearn_random_forest_classifier,
@@ -55,8 +56,10 @@ from skl2onnx.operator_converters.sgd_classifier import convert_sklearn_sgd_clas
 from skl2onnx.operator_converters.support_vector_machines import (
     convert_sklearn_svm_classifier,
 )
+from skl2onnx.shape_calculators.cross_decomposition import calculate_pls_regression_output_shapes
 from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
 from sklearn.compose import TransformedTargetRegressor
+from sklearn.cross_decomposition import CCA, PLSCanonical
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
@@ -450,6 +453,10 @@ def register() -> None:
         NearestCentroid, "MlprojectNearestCentroid", calculate_linear_classifier_output_shapes,
         convert_nearest_centroid, options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
     )  # fmt: skip
+    for cls in (CCA, PLSCanonical):  # predict is PLSRegression's: the centred rows times coef_, plus intercept_
+        update_registered_converter(
+            cls, f"Mlproject{cls.__name__}", calculate_pls_regression_output_shapes, convert_pls_regression
+        )
     update_registered_converter(
         KernelRidge, "MlprojectKernelRidge", calculate_linear_regressor_output_shapes, convert_kernel_ridge
     )

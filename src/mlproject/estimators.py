@@ -219,10 +219,6 @@ REFUSED = {
     "refuses it, the ONNX graph fails on it); use KNeighborsClassifier",
     "RadiusNeighborsRegressor": "a row with no training row within `radius` cannot be scored (scikit-learn answers "
     "NaN, the ONNX graph fails on it); use KNeighborsRegressor",
-    "CCA": "it relates two blocks of columns (the features and several targets), and skl2onnx cannot convert it; "
-    "use PLSRegression",
-    "PLSCanonical": "it relates two blocks of columns (the features and several targets), and skl2onnx cannot convert "
-    "it; use PLSRegression",
     "CategoricalNB": "it reads every feature as an integer category code, but the preprocessing gives measurements "
     "and one-hot columns; use GaussianNB or BernoulliNB",
 }
@@ -275,6 +271,11 @@ def _data_problem(part: BaseEstimator, params: Params, schema: DatasetSchema) ->
         return (
             f"is converted to ONNX for two classes only, and '{target.name}' has {len(schema.classes)}: "
             "use GaussianNB or SVC"
+        )
+    if name in ("CCA", "PLSCanonical") and settings["n_components"] > 1:
+        return (
+            f"with n_components {settings['n_components']} cannot fit one target (the components are bounded by "
+            "the number of targets): set n_components: 1, or use PLSRegression"
         )
     if name == "QuadraticDiscriminantAnalysis" and not settings["reg_param"] and schema.categorical:
         return (

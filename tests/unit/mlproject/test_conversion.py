@@ -13,9 +13,17 @@ from sklearn.preprocessing import MinMaxScaler
 from mlproject import config, conversion, features
 from mlproject.conversion import ConversionError
 from mlproject.inputs import model_input
-from mlproject.schema import CategoricalColumn, DatasetSchema, NumericColumn
 from mlproject.train import fit
-from tests.helpers import EXAMPLES, ODD_NAMES, REGRESSION, fit_reference, load_module, penguins_example, synthetic_frame
+from tests.helpers import (
+    EXAMPLES,
+    ODD_NAMES,
+    REGRESSION,
+    fit_reference,
+    load_module,
+    penguins_example,
+    penguins_regression,
+    synthetic_frame,
+)
 
 PENGUINS = penguins_example().SCHEMA
 EXACT = config.Tolerance()
@@ -269,12 +277,7 @@ NESTED = {
     ],
 }  # fmt: skip
 KINDS = {"classification": "Classifier", "regression": "Regressor"}
-REGRESSED_PENGUINS = DatasetSchema(
-    features=tuple(c for c in PENGUINS.features if c.name != "body_mass_g")
-    + (CategoricalColumn("species", ("Adelie", "Chinstrap", "Gentoo")),),
-    target=NumericColumn("body_mass_g", 2000.0, 7000.0, nullable=False),
-    min_rows=100,
-)
+REGRESSED_PENGUINS = penguins_regression()
 
 
 @pytest.mark.parametrize(("task", "step"), [(task, step) for task, steps in NESTED.items() for step in steps], ids=str)
@@ -318,3 +321,15 @@ def test_nearest_centroid_gives_scikit_learns_labels_and_probabilities_in_float6
     assert converted.class_scores == (None if settings.get("metric") == "manhattan" else "probabilities")
     checked = conversion.parity(model, converted, test, PENGUINS, config.Tolerance(absolute=1e-12))
     assert checked.rows == len(test) and checked.labels_equal
+
+
+@pytest.mark.parametrize("estimator", ["CCA", "PLSCanonical"])
+def test_a_cross_decomposition_of_one_component_predicts_as_scikit_learn(splits, estimator):
+    train, test = (frame.dropna(subset=["body_mass_g"]) for frame in splits)
+    raw = {"task": "regression", "registry": {"gate": {"metric": "r2", "min": 0.1}},
+           "model": {"steps": {"m": {"estimator": estimator, "params": {"n_components": 1}}}}}  # fmt: skip
+    params = config.parse_params(raw, schema=REGRESSED_PENGUINS)
+    model = fit_reference(train, params, REGRESSED_PENGUINS)
+    converted = conversion.convert(model, REGRESSED_PENGUINS, "regression")
+    tolerance = config.Tolerance(absolute=0.0, relative=1e-12)
+    assert conversion.parity(model, converted, test, REGRESSED_PENGUINS, tolerance).rows == len(test)

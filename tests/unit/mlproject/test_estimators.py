@@ -7,7 +7,7 @@ from sklearn.svm import LinearSVC
 
 from mlproject import config
 from mlproject.estimators import EstimatorError, build_estimator, build_steps
-from tests.helpers import penguins_example
+from tests.helpers import penguins_example, penguins_regression
 
 
 def test_a_pipeline_of_steps_is_built_in_order_with_functions_named_by_string():
@@ -101,7 +101,7 @@ PENGUINS = penguins_example().SCHEMA
         ({"estimator": "QuadraticDiscriminantAnalysis"}, {}, "set reg_param"),
         ({"estimator": "DummyClassifier", "params": {"strategy": "uniform"}}, {}, "answers at random"),
         ({"estimator": "LabelSpreading"}, {}, "semi-supervised"),
-        ({"estimator": "NearestCentroid"}, {}, "has no ONNX converter, so it cannot be served"),
+        ({"estimator": f"{__name__}.PassesOn"}, {}, "has no ONNX converter, so it cannot be served"),
     ],
 )
 def test_an_estimator_that_could_not_be_served_is_refused_before_any_work(step, features, said):
@@ -159,3 +159,13 @@ def test_an_estimator_that_names_all_its_parameters_refuses_others_with_a_sugges
     said = r"model.steps.c.params.n_estimator: not a .* \(did you mean n_estimators\?\)"
     with pytest.raises(EstimatorError, match=said):
         build_estimator("model.steps.c", "RandomForestClassifier", {"n_estimator": 3}, seed=7)
+
+
+@pytest.mark.parametrize("estimator", ["CCA", "PLSCanonical"])
+def test_a_cross_decomposition_with_more_components_than_targets_is_refused_saying_how_many(estimator):
+    raw = {"task": "regression", "registry": {"gate": {"metric": "r2", "min": 0.1}},
+           "model": {"steps": {"regress": {"estimator": estimator}}}}  # fmt: skip
+    with pytest.raises(config.ParamsError, match=r"with n_components 2 cannot fit one target.*set n_components: 1"):
+        config.parse_params(raw, schema=penguins_regression())
+    raw["model"]["steps"]["regress"]["params"] = {"n_components": 1}
+    assert config.parse_params(raw, schema=penguins_regression()).model.steps["regress"].estimator == estimator
