@@ -20,31 +20,41 @@ from skl2onnx.algebra.onnx_ops import (
     OnnxCast,
     OnnxConcat,
     OnnxDiv,
+    OnnxErf,
     OnnxExp,
     OnnxExpand,
     OnnxGather,
     OnnxGreater,
     OnnxIdentity,
     OnnxLess,
+    OnnxLog,
     OnnxMatMul,
     OnnxMax,
+    OnnxMin,
     OnnxMul,
     OnnxNeg,
     OnnxNot,
     OnnxPow,
+    OnnxReciprocal,
     OnnxReduceL1,
+    OnnxReduceSum,
     OnnxReduceSumSquare,
+    OnnxReshape,
     OnnxShape,
+    OnnxSign,
     OnnxSlice,
     OnnxSoftmax,
+    OnnxSqrt,
     OnnxSub,
     OnnxTanh,
+    OnnxUnsqueeze,
 )
 from skl2onnx.common.data_types import DoubleTensorType, guess_proto_type
 from skl2onnx.common.shape_calculator import (
     calculate_linear_classifier_output_shapes,
     calculate_linear_regressor_output_shapes,
 )
+from skl2onnx.operator_converters._gp_kernels import convert_kernel, convert_kernel_diag
 from skl2onnx.operator_converters.common import concatenate_variables
 from skl2onnx.operator_converters.cross_decomposition import convert_pls_regression
 from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
@@ -62,6 +72,8 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.cross_decomposition import CCA, PLSCanonical
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.gaussian_process import GaussianProcessClassifier
+from sklearn.gaussian_process._gpc import COEFS, LAMBDAS
 from sklearn.impute import SimpleImputer
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import (
@@ -418,6 +430,90 @@ def convert_nearest_centroid(scope, operator, container) -> None:
     OnnxIdentity(scores, op_version=version, output_names=operator.outputs[1:2]).add_to(scope, container)
 
 
+ERF_TERMS = 160  # enough for |x| <= 6, beyond which erf is 1 in float64; 3.6e-14 from scipy's erf, measured
+
+
+def _erf(values, dtype, version: int):
+    """erf in the graph's precision. onnxruntime's Erf is float32 only, and the GP classifier's probability
+    multiplies it by coefficients in the thousands; in float64 it is the series
+    erf(x) = 2/sqrt(pi) exp(-x^2) sum_k 2^k x^(2k+1) / (1 3 5 ... (2k+1)), of positive terms (no cancellation),
+    summed as exponentials of their logarithms in one step."""
+    if dtype is np.float32:
+        return OnnxErf(values, op_version=version)
+    k = np.arange(ERF_TERMS, dtype=np.float64)
+    log_scale = k * np.log(2.0) - np.cumsum(np.log(2.0 * k + 1.0)) + np.log(2.0 / np.sqrt(np.pi))
+    size = OnnxMax(OnnxMin(OnnxAbs(values, op_version=version), np.array([6.0]), op_version=version),
+                   np.array([1e-300]), op_version=version)  # fmt: skip
+    axis = np.array([-1], dtype=np.int64)
+    log_size = OnnxUnsqueeze(OnnxLog(size, op_version=version), axis, op_version=version)
+    squared = OnnxUnsqueeze(OnnxMul(size, size, op_version=version), axis, op_version=version)
+    log_terms = OnnxSub(OnnxAdd(OnnxMul(log_size, 2.0 * k + 1.0, op_version=version), log_scale, op_version=version),
+                        squared, op_version=version)  # fmt: skip
+    series = OnnxReduceSum(OnnxExp(log_terms, op_version=version), axis, keepdims=0, op_version=version)
+    return OnnxMul(OnnxSign(values, op_version=version), series, op_version=version)
+
+
+def _laplace_probability(binary, kernel_of_rows, numbers, version: int):
+    """[N, 1]: P(class 1) of one binary Laplace GP classifier (scikit-learn's predict_proba), and its latent mean.
+
+    The latent variance's triangular solve is a product with matrices known at export (W_sr L^-T): onnxruntime
+    has no solve. The probability is scikit-learn's own erf expansion of the logistic's Gaussian integral."""
+    dtype = _dtype_of(numbers)
+    latent_mean = OnnxMatMul(kernel_of_rows, (binary.y_train_ - binary.pi_).astype(dtype)[:, None], op_version=version)
+    projection = binary.W_sr_[:, None] * np.linalg.inv(binary.L_).T  # B = I + W K W: well conditioned
+    explained = OnnxReduceSumSquare(OnnxMatMul(kernel_of_rows, projection.astype(dtype), op_version=version),
+                                    axes=[1], keepdims=1, op_version=version)  # fmt: skip
+    prior = OnnxReshape(convert_kernel_diag(binary.kernel_, numbers, dtype=dtype, op_version=version),
+                        np.array([-1, 1], dtype=np.int64), op_version=version)  # fmt: skip
+    variance = OnnxSub(prior, explained, op_version=version)
+    alpha = OnnxReciprocal(OnnxMul(variance, np.array([2.0], dtype), op_version=version), op_version=version)
+    lambdas = LAMBDAS.T.astype(dtype)  # [1, 5]
+    gamma = OnnxMul(latent_mean, lambdas, op_version=version)
+    spread = OnnxSqrt(OnnxDiv(alpha, OnnxAdd(alpha, lambdas**2, op_version=version), op_version=version),
+                      op_version=version)  # fmt: skip
+    integrals = OnnxDiv(
+        OnnxMul(OnnxSqrt(OnnxDiv(np.array([np.pi], dtype), alpha, op_version=version), op_version=version),
+                _erf(OnnxMul(gamma, spread, op_version=version), dtype, version), op_version=version),
+        OnnxMul(np.array([2.0], dtype), OnnxSqrt(OnnxMul(variance, np.array([2.0 * np.pi], dtype),
+                                                         op_version=version), op_version=version), op_version=version),
+        op_version=version,
+    )  # fmt: skip
+    probability = OnnxAdd(OnnxMatMul(integrals, COEFS.astype(dtype), op_version=version),
+                          np.array([0.5 * COEFS.sum()], dtype), op_version=version)  # fmt: skip
+    return probability, latent_mean
+
+
+def convert_gaussian_process_classifier(scope, operator, container) -> None:
+    """GaussianProcessClassifier (Laplace), two classes or one-vs-rest: each binary model's P(class), the rows
+    normalised to sum to 1 with several classes, and the label scikit-learn predicts (the latent mean's sign
+    for two classes, else the class of the largest unnormalised probability). skl2onnx's own converter takes
+    two classes only, through a solve operator onnxruntime does not have."""
+    model, numbers, version = operator.raw_operator, operator.inputs[0], container.target_opset
+    dtype = _dtype_of(numbers)
+    binaries = getattr(model.base_estimator_, "estimators_", [model.base_estimator_])
+    found = []
+    for binary in binaries:
+        kernel_of_rows = convert_kernel(binary.kernel_, numbers, x_train=binary.X_train_.astype(dtype), dtype=dtype,
+                                        op_version=version)  # fmt: skip
+        found.append(_laplace_probability(binary, kernel_of_rows, numbers, version))
+    if len(binaries) == 1:
+        ((probability, latent_mean),) = found
+        complement = OnnxSub(np.array([1.0], dtype), probability, op_version=version)
+        scores = OnnxConcat(complement, probability, axis=1, op_version=version)
+        positive = OnnxGreater(latent_mean, np.array([0.0], dtype), op_version=version)
+        index = OnnxReshape(OnnxCast(positive, to=TensorProto.INT64, op_version=version),
+                            np.array([-1], dtype=np.int64), op_version=version)  # fmt: skip
+    else:
+        unnormalised = OnnxConcat(*(probability for probability, _ in found), axis=1, op_version=version)
+        total = OnnxReduceSum(unnormalised, np.array([1], dtype=np.int64), keepdims=1, op_version=version)
+        scores = OnnxDiv(unnormalised, total, op_version=version)
+        index = OnnxArgMax(unnormalised, axis=1, keepdims=0, op_version=version)
+    label_values = np.asarray(model.classes_)
+    labels = label_values.astype(np.int64) if label_values.dtype.kind in "iub" else label_values.astype(object)
+    OnnxGather(labels, index, axis=0, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+    OnnxIdentity(scores, op_version=version, output_names=operator.outputs[1:2]).add_to(scope, container)
+
+
 @cache
 def register() -> None:
     """Once per process: the converters above, in place of skl2onnx's for the same classes."""
@@ -457,6 +553,10 @@ def register() -> None:
         update_registered_converter(
             cls, f"Mlproject{cls.__name__}", calculate_pls_regression_output_shapes, convert_pls_regression
         )
+    update_registered_converter(
+        GaussianProcessClassifier, "MlprojectGaussianProcessClassifier", calculate_linear_classifier_output_shapes,
+        convert_gaussian_process_classifier, options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
+    )  # fmt: skip
     update_registered_converter(
         KernelRidge, "MlprojectKernelRidge", calculate_linear_regressor_output_shapes, convert_kernel_ridge
     )

@@ -267,11 +267,6 @@ def _data_problem(part: BaseEstimator, params: Params, schema: DatasetSchema) ->
             f"needs a positive target, and the schema allows '{target.name}' down to {target.minimum}: "
             "use TweedieRegressor"
         )
-    if name == "GaussianProcessClassifier" and len(schema.classes) > 2:
-        return (
-            f"is converted to ONNX for two classes only, and '{target.name}' has {len(schema.classes)}: "
-            "use GaussianNB or SVC"
-        )
     if name in ("CCA", "PLSCanonical") and settings["n_components"] > 1:
         return (
             f"with n_components {settings['n_components']} cannot fit one target (the components are bounded by "

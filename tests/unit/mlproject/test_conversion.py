@@ -1,8 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import onnxruntime
 import pandas as pd
 import pytest
+import scipy.special
+from skl2onnx.algebra.onnx_ops import OnnxIdentity
 from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
 from skl2onnx.operator_converters.linear_regressor import convert_sklearn_linear_regressor
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -10,7 +14,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from mlproject import config, conversion, features
+from mlproject import config, conversion, converters, features
 from mlproject.conversion import ConversionError
 from mlproject.inputs import model_input
 from mlproject.train import fit
@@ -333,3 +337,27 @@ def test_a_cross_decomposition_of_one_component_predicts_as_scikit_learn(splits,
     converted = conversion.convert(model, REGRESSED_PENGUINS, "regression")
     tolerance = config.Tolerance(absolute=0.0, relative=1e-12)
     assert conversion.parity(model, converted, test, REGRESSED_PENGUINS, tolerance).rows == len(test)
+
+
+@pytest.mark.parametrize("classes", [("Adelie", "Chinstrap", "Gentoo"), ("Adelie", "Gentoo")], ids=len)
+@pytest.mark.parametrize("scaled", [False, True])
+def test_a_gaussian_process_classifier_gives_scikit_learns_labels_and_probabilities(splits, classes, scaled):
+    """One-vs-rest Laplace models, or one for two classes; its erf in float64 (onnxruntime's is float32)."""
+    schema = replace(PENGUINS, target=replace(PENGUINS.target, categories=classes))
+    train, test = (frame[frame["species"].isin(classes)] for frame in splits)
+    params = config.parse_params(
+        {"features": {"scale_numbers": scaled}, "model": {"steps": {"m": {"estimator": "GaussianProcessClassifier"}}}},
+        schema=schema,
+    )
+    model = fit_reference(train, params, schema)
+    converted = conversion.convert(model, schema, "classification")
+    checked = conversion.parity(model, converted, test, schema, config.Tolerance(absolute=1e-9))
+    assert checked.rows == len(test) and checked.labels_equal
+
+
+def test_the_float64_erf_of_the_graph_is_scipys_to_1e_13():
+    values = np.concatenate([np.linspace(-8.0, 8.0, 4001), [0.0, -1e-12, 1e-300, 6.0]])[:, None]
+    erf = converters._erf(OnnxIdentity("x", op_version=17), np.float64, 17)
+    graph = OnnxIdentity(erf, op_version=17, output_names=["y"]).to_onnx({"x": values}, target_opset=17)
+    session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"x": values})[0], scipy.special.erf(values), rtol=0, atol=1e-13)

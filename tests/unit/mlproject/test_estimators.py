@@ -97,7 +97,6 @@ PENGUINS = penguins_example().SCHEMA
         ({"estimator": "CategoricalNB"}, {}, "CategoricalNB cannot be served: it reads every feature as an integer"),
         ({"estimator": "MultinomialNB"}, {"scale_numbers": True}, "needs features that are never negative"),
         ({"estimator": "KNeighborsClassifier"}, {}, "needs standardised numbers"),
-        ({"estimator": "GaussianProcessClassifier"}, {}, "two classes only, and 'species' has 3"),
         ({"estimator": "QuadraticDiscriminantAnalysis"}, {}, "set reg_param"),
         ({"estimator": "DummyClassifier", "params": {"strategy": "uniform"}}, {}, "answers at random"),
         ({"estimator": "LabelSpreading"}, {}, "semi-supervised"),
