@@ -182,7 +182,7 @@ def run_one(job: tuple[str, str, bool, DatasetSchema, pd.DataFrame, dict]) -> Ou
             converted = conversion.convert(model, schema, task, conversion.served_decimals(tolerance))
             checked = conversion.parity(model, converted, test, schema, tolerance)
             stage = "serve"
-            manifest = export.build_manifest("coverage", 1, model, converted, checked, schema, tolerance)
+            manifest = export.build_manifest("coverage", 1, model, converted, checked, schema, tolerance, "none")
             bundle = Path(scratch, "bundle")
             files.write_bytes(bundle / export.MODEL_FILENAME, converted.model)
             files.write_json(bundle / contract.MANIFEST_FILE, contract.encode(manifest))

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib.metadata import version
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 EXAMPLES = REPO / "examples"
 DEFAULT_EXAMPLE = "penguins"
+MLFLOW_VERSION = version("mlflow")  # what the export stage records of the MLflow that logged a model
 # The files an example may hold, and where `make use-example` puts them.
 EXAMPLE_FILES = {
     "dataset.py": "src/mlproject/dataset.py",
@@ -152,7 +154,9 @@ def write_bundle(directory: Path, fitted, test: pd.DataFrame, schema: DatasetSch
     tolerance = config.Tolerance() if task == "classification" else config.Tolerance(absolute=1e-4, relative=1e-5)
     converted = conversion.convert(fitted, schema, task, conversion.served_decimals(tolerance))
     checked = conversion.parity(fitted, converted, test, schema, tolerance)
-    document = export.build_manifest("penguins-classifier", 7, fitted, converted, checked, schema, tolerance)
+    document = export.build_manifest(
+        "penguins-classifier", 7, fitted, converted, checked, schema, tolerance, MLFLOW_VERSION
+    )
     files.write_bytes(directory / export.MODEL_FILENAME, converted.model)
     files.write_json(directory / contract.MANIFEST_FILE, contract.encode(document))
     return directory

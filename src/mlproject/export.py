@@ -78,6 +78,7 @@ def build_manifest(
     checked: contract.Parity,
     schema: DatasetSchema,
     tolerance: config.Tolerance,
+    mlflow_version: str,
     pmml_entry: contract.Pmml | None = None,
 ) -> contract.Manifest:
     return contract.Manifest(
@@ -85,6 +86,7 @@ def build_manifest(
         task=schema.task,
         model_name=model_name,
         model_version=version,
+        mlflow_version=mlflow_version,
         target=schema.label,
         classes=classes_of(model, schema.task),
         inputs=input_columns(schema),
@@ -100,8 +102,9 @@ def build_manifest(
     )
 
 
-def champion(registry: config.RegistryParams, schema: DatasetSchema) -> tuple[int, Pipeline]:
-    """The version models/champion.json names (what DVC saw of the alias), and its scikit-learn pipeline."""
+def champion(registry: config.RegistryParams, schema: DatasetSchema) -> tuple[int, Pipeline, str]:
+    """The version models/champion.json names (what DVC saw of the alias), its scikit-learn pipeline, and the
+    MLflow version that logged it."""
     import mlflow
 
     version = files.read_json(config.CHAMPION_FILE).get("version")
@@ -111,11 +114,12 @@ def champion(registry: config.RegistryParams, schema: DatasetSchema) -> tuple[in
         )
     with store_lock(), mlflow_errors(f"loading version {version} of '{registry.model_name}'"):
         client()
-        model = mlflow.sklearn.load_model(f"models:/{registry.model_name}/{version}")
+        uri = f"models:/{registry.model_name}/{version}"
+        model, logged_by = mlflow.sklearn.load_model(uri), mlflow.models.get_model_info(uri).mlflow_version
     expected = list(getattr(model, "feature_names_in_", []))
     if expected != schema.feature_names:
         raise ConversionError(f"the champion expects columns {expected}, the schema declares {schema.feature_names}")
-    return int(version), model
+    return int(version), model, logged_by
 
 
 def publish(registry: config.RegistryParams, version: int, bundle: dict[str, bytes]) -> None:
@@ -134,7 +138,7 @@ def write_bundle() -> str:
     params = config.load_params()
     SCHEMA.require_task(params.task)
     tolerance, test = params.export.tolerance, read_table(config.TEST_DATA, SCHEMA)
-    version, model = champion(params.registry, SCHEMA)
+    version, model, mlflow_version = champion(params.registry, SCHEMA)
     converted = convert(model, SCHEMA, params.task, served_decimals(tolerance))
     checked = parity(model, converted, test, SCHEMA, tolerance)
     bundle = {MODEL_FILENAME: converted.model}
@@ -142,7 +146,7 @@ def write_bundle() -> str:
     if params.export.pmml:
         bundle[PMML_FILENAME], pmml_entry = pmml_export(model, test, SCHEMA, tolerance)
     manifest = build_manifest(
-        params.registry.model_name, version, model, converted, checked, SCHEMA, tolerance, pmml_entry
+        params.registry.model_name, version, model, converted, checked, SCHEMA, tolerance, mlflow_version, pmml_entry
     )
     bundle[contract.MANIFEST_FILE] = files.json_bytes(contract.encode(manifest))
     publish(params.registry, version, bundle)

@@ -1,7 +1,8 @@
 """The prediction API: a Flask application factory serving the exported champion through onnxruntime.
 
 Imports nothing from the training code. Every client mistake gets a JSON error with a 4xx status; a 500
-means a bug in the server and never carries a traceback.
+means a bug in the server and never carries a traceback. MLflow's routes answer errors in MLflow's shape,
+{error_code, message}, so its clients read them unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from mlserve.openapi import build_spec
 log = logging.getLogger("mlserve")
 api = Blueprint("api", __name__)
 JSON = "application/json"
+CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
+MLFLOW_ROUTES = frozenset({"/invocations", "/ping", "/version"})
 # Swagger UI's files, found without importing flask_swagger_ui (its blueprint is not used: /docs is a route here).
 SWAGGER_UI = Path(str(getattr(find_spec("flask_swagger_ui"), "origin", ""))).parent / "dist"
 DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Prediction API</title>
@@ -91,12 +95,18 @@ def json_response(body: object, status: int = 200, headers: dict | None = None) 
     return Response(orjson.dumps(body), status=status, mimetype=JSON, headers=headers)
 
 
-def body_of(served: Model, *allowed: str) -> tuple[str, bytes]:
-    """The request's media type, if one of `allowed` and UTF-8, and its body, within MAX_BODY_BYTES."""
-    mimetype, charset = request.mimetype, request.mimetype_params.get("charset", "utf-8").lower()
+def body_of(served: Model, *allowed: str, mlflow: bool = False) -> tuple[str, bytes]:
+    """The request's media type, if one of `allowed` and UTF-8, and its body, within MAX_BODY_BYTES. On MLflow's
+    route, as MLflow does, a Content-Type parameter other than charset is refused: MLflow 1's `format=` said
+    how to read the body, and reading it otherwise would answer for other rows."""
+    mimetype, options = request.mimetype, request.mimetype_params
     if mimetype not in allowed:
-        raise InputError(f"Content-Type must be {' or '.join(allowed)}, got {mimetype or 'none'}", status=415)
-    if charset not in ("utf-8", "utf8"):
+        unread = "; this server does not read Parquet: send the rows as JSON or CSV" if mimetype == PARQUET else ""
+        raise InputError(f"Content-Type must be {' or '.join(allowed)}, got {mimetype or 'none'}{unread}", status=415)
+    if mlflow and (unknown := sorted(set(options) - {"charset"})):
+        raise InputError(f"unknown Content-Type parameters: {', '.join(unknown)} (only charset is read)", status=415)
+    charset = options.get("charset", "utf-8").lower()
+    if charset not in (("utf-8",) if mlflow else ("utf-8", "utf8")):
         raise InputError(f"the charset must be utf-8, got {charset}", status=415)
     environ = request.environ  # a server that ends the input itself (gunicorn) is read directly: 4% faster
     terminated = environ.get("wsgi.input_terminated")
@@ -142,8 +152,8 @@ def predict() -> Response:
 @api.post("/invocations")
 def invocations() -> Response:
     served = model()
-    bundle, (mimetype, body) = served.require(), body_of(served, JSON, "text/csv")
-    rows = served.inputs.from_csv(body) if mimetype == "text/csv" else served.inputs.from_mlflow(body)
+    bundle, (mimetype, body) = served.require(), body_of(served, JSON, CSV, mlflow=True)
+    rows = served.inputs.from_csv(body) if mimetype == CSV else served.inputs.from_mlflow(body)
     return Response(served.answers.mlflow(bundle.predict(served.inputs.feeds_of(rows, served.max_rows))), mimetype=JSON)
 
 
@@ -155,8 +165,8 @@ def ping() -> Response:
 
 @api.get("/version")
 def version() -> Response:
-    manifest = model().require().manifest
-    return Response(f"{manifest.model_name}/{manifest.model_version}\n", mimetype="text/plain")
+    """As `mlflow models serve` answers: an MLflow version, unquoted (MLflow's client reads it as text)."""
+    return Response(model().require().manifest.mlflow_version, mimetype=JSON)
 
 
 @api.get("/openapi.json")
@@ -172,7 +182,8 @@ def docs() -> Response:
 
 @api.app_errorhandler(InputError)
 def input_error(error: InputError) -> Response:
-    return json_response(error.body, error.status, {"Retry-After": "1"} if error.status == 503 else None)
+    body = error.mlflow_body if request.path in MLFLOW_ROUTES else error.body
+    return json_response(body, error.status, {"Retry-After": "1"} if error.status == 503 else None)
 
 
 @api.app_errorhandler(HTTPException)
@@ -181,14 +192,16 @@ def http_error(error: HTTPException) -> Response:
         message = f"the body exceeds the limit of {model().max_body} bytes"
     else:
         message = f"{error.name}: {error.description}"
-    allow = {"Allow": error.get_response().headers["Allow"]} if error.code == 405 else None
-    return json_response({"error": message}, error.code or 500, allow)
+    response = input_error(InputError(message, status=error.code or 500))
+    if error.code == 405:
+        response.headers["Allow"] = error.get_response().headers["Allow"]
+    return response
 
 
 @api.app_errorhandler(Exception)
 def unexpected(error: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.path)
-    return json_response({"error": "internal server error"}, 500)
+    return input_error(InputError("internal server error", status=500))
 
 
 def create_app(config: dict | None = None) -> Flask:

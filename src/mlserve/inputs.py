@@ -22,6 +22,12 @@ from mlserve.manifest import InputColumn, Manifest
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+# MLflow's own wording, kept at the start of the messages its clients may look for
+MLFLOW_FORMAT = f"The input must be a JSON dictionary with exactly one of the input fields {{{str(MLFLOW_KEYS)[1:-1]}}}"
+MLFLOW_MALFORMED = "Invalid input. Ensure that input is a valid JSON formatted string. Error"
+MLFLOW_SPLIT = "Provided dataframe_split field is not a valid dataframe representation in 'split' format"
+MLFLOW_TYPE_NAMES = {dict: "dictionary", list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
+MLFLOW_ERROR_CODES = {404: "ENDPOINT_NOT_FOUND", 500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
 JSON_TYPES = {
     bool: "a boolean",
     str: "a string",
@@ -33,11 +39,23 @@ JSON_TYPES = {
 
 
 class InputError(Exception):
-    """A client's mistake: `status` is the HTTP status, `detail` lists {row, field, problem}."""
+    """A client's mistake: `status` is the HTTP status, `detail` lists {row, field, problem}; `error_code` is
+    the name MLflow's scoring server gives such a mistake (INVALID_PARAMETER_VALUE: a value the model refuses)."""
 
-    def __init__(self, message: str, detail: list[dict] | None = None, status: int = 400):
+    def __init__(self, message: str, detail: list[dict] | None = None, status: int = 400, error_code: str = ""):
         super().__init__(message)
-        self.status, self.body = status, {"error": message, **({"detail": detail[:50]} if detail else {})}
+        self.message, self.detail, self.status = message, detail[:50] if detail else None, status
+        self.error_code = error_code or MLFLOW_ERROR_CODES.get(status, "BAD_REQUEST")
+
+    @property
+    def body(self) -> dict:
+        """The shape of /predict's errors: {error, [detail]}."""
+        return {"error": self.message, **({"detail": self.detail} if self.detail else {})}
+
+    @property
+    def mlflow_body(self) -> dict:
+        """The shape of MLflow's errors, {error_code, message}, with the same detail."""
+        return {"error_code": self.error_code, "message": self.message, **({"detail": self.detail} if self.detail else {})}
 
 
 def _refuse(constant: str) -> None:
@@ -48,16 +66,20 @@ STRICT = json.JSONDecoder(parse_constant=_refuse)
 MLFLOW = json.JSONDecoder(parse_constant=lambda c: None if c == "NaN" else _refuse(c))  # MLflow's client sends NaN
 
 
-def parse_json(body: bytes, decoder: json.JSONDecoder = STRICT) -> object:
+def parse_json(body: bytes, decoder: json.JSONDecoder = STRICT, malformed: str = "malformed JSON") -> object:
     """JSON with messages that say what is wrong (msgspec's name a byte offset)."""
     try:
         return decoder.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
-        raise InputError("malformed JSON: the body is not UTF-8 text") from None
+        raise InputError(f"{malformed}: the body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
-        raise InputError(f"malformed JSON: {error}") from None
+        raise InputError(f"{malformed}: {error}") from None
     except RecursionError:
-        raise InputError("malformed JSON: nested too deeply") from None
+        raise InputError(f"{malformed}: nested too deeply") from None
+
+
+def _mlflow_kind(value: object) -> str:
+    return MLFLOW_TYPE_NAMES.get(type(value), "null" if value is None else "a value")
 
 
 def rows_of(payload: object) -> list:
@@ -110,6 +132,9 @@ class Inputs:
         self.record: Any = msgspec.defstruct("Record", fields, rename=rename, forbid_unknown_fields=True, gc=False)
         self.row: Any = GenericAlias(tuple, tuple(kind for _, kind in fields))  # tuple[<column 1>, <column 2>, ...]
         self.rows: Any = GenericAlias(list, self.record | self.row)
+        # /invocations, as MLflow's schema enforcement: columns the model does not use are dropped
+        dropping = msgspec.defstruct("MlflowRecord", fields, rename=rename, gc=False)
+        self.mlflow_rows: Any = GenericAlias(list, dropping | self.row)
         self.decoder = msgspec.json.Decoder(self.record | self.rows)  # made once: a decoder is its type's fast path
         self.values = attrgetter(*rename) if len(rename) > 1 else lambda record: (record.c0,)
         numeric = [column.type == "number" for column in self.columns]
@@ -124,24 +149,30 @@ class Inputs:
             return self.checked(rows_of(parse_json(body)))
 
     def from_mlflow(self, body: bytes) -> list:
-        """MLflow's scoring JSON: exactly one of dataframe_split, dataframe_records, instances, inputs."""
-        payload = parse_json(body, MLFLOW)
-        present = [key for key in MLFLOW_KEYS if key in payload] if isinstance(payload, dict) else []
-        if not isinstance(payload, dict) or len(present) != 1:
-            found = "; found " + (", ".join(present) or "none") if isinstance(payload, dict) else ""
-            raise InputError(f"the body must be a JSON object with exactly one of {', '.join(MLFLOW_KEYS)}{found}")
+        """MLflow's scoring JSON: exactly one of dataframe_split, dataframe_records, instances, inputs, and
+        `params`, which MLflow ignores for a model that declares none, as this one does. As MLflow's schema
+        enforcement does, columns the model does not use are dropped."""
+        payload = parse_json(body, MLFLOW, MLFLOW_MALFORMED)
+        if not isinstance(payload, dict):
+            raise InputError(f"{MLFLOW_FORMAT}. Received {_mlflow_kind(payload)}.")
+        present = [key for key in MLFLOW_KEYS if key in payload]
+        if len(present) != 1:
+            raise InputError(f"{MLFLOW_FORMAT}. Received the fields: {', '.join(map(str, payload)) or 'none'}.")
         key, data = present[0], payload[present[0]]
-        if unknown := sorted(map(str, set(payload) - {key})):
-            raise InputError(f"unknown keys beside {key}: {', '.join(unknown)}")
+        if unknown := sorted(map(str, set(payload) - {key, "params"})):
+            raise InputError(f"unknown keys beside {key}: {', '.join(unknown)} (params goes in 'params')")
+        if not isinstance(payload.get("params", {}), dict | None):
+            raise InputError("params must be an object; this model declares none, so they are ignored")
         if key == "dataframe_split":
-            return self.checked(_split_rows(data))
+            return self.checked(_split_rows(data, len(self.names)), drop_unknown=True)
         if key == "dataframe_records" and not isinstance(data, list):
-            raise InputError("dataframe_records must be a list of records")
+            raise InputError(f"Dataframe records format must be a list of records. Got {_mlflow_kind(data)}.")
         if isinstance(data, dict) and data and all(isinstance(values, list) for values in data.values()):
             if len({len(values) for values in data.values()}) != 1:
                 raise InputError("every column of a columnar input must hold the same number of values")
-            return self.checked([dict(zip(data, values, strict=True)) for values in zip(*data.values(), strict=True)])
-        return self.checked(rows_of(data))
+            columns = zip(*data.values(), strict=True)
+            return self.checked([dict(zip(data, values, strict=True)) for values in columns], drop_unknown=True)
+        return self.checked(rows_of(data), drop_unknown=True)
 
     def from_csv(self, body: bytes) -> list:
         """CSV with a header row; an empty cell is a missing value; blank lines are skipped, as pandas does."""
@@ -162,25 +193,29 @@ class Inputs:
                     f"malformed CSV: row {index} has {len(cells)} cells, the header {len(header)}", [problem]
                 )
             rows.append({name: _cell(cell, name in numeric) for name, cell in zip(header, cells, strict=True)})
-        return self.checked(rows)
+        return self.checked(rows, drop_unknown=True)
 
-    def checked(self, rows: list) -> list:
-        """Python rows -> typed rows, or an InputError listing every problem."""
+    def checked(self, rows: list, drop_unknown: bool = False) -> list:
+        """Python rows -> typed rows, or an InputError listing every problem; `drop_unknown` (/invocations) drops
+        unknown fields."""
         try:
-            return msgspec.convert(rows, self.rows)
+            return msgspec.convert(rows, self.mlflow_rows if drop_unknown else self.rows)
         except msgspec.ValidationError as error:
-            problems = self.problems(rows) or [{"row": None, "field": None, "problem": str(error)}]
+            problems = self.problems(rows, drop_unknown) or [{"row": None, "field": None, "problem": str(error)}]
             first, more = problems[0], f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
             where = f"row {first['row']}" + (f", field '{first['field']}'" if first["field"] else "")
-            raise InputError(f"invalid input at {where}: {first['problem']}{more}", problems) from None
+            message = f"invalid input at {where}: {first['problem']}{more}"
+            raise InputError(message, problems, error_code="INVALID_PARAMETER_VALUE") from None
 
-    def problems(self, rows: list) -> list[dict]:
+    def problems(self, rows: list, drop_unknown: bool = False) -> list[dict]:
         found: list[dict] = []
         for index, row in enumerate(rows):
             if isinstance(row, dict):
                 found += [{"row": index, "field": n, "problem": "missing field"} for n in self.names if n not in row]
                 found += [
-                    {"row": index, "field": str(n), "problem": "unknown field"} for n in row if n not in self.fields
+                    {"row": index, "field": str(n), "problem": "unknown field"}
+                    for n in row
+                    if n not in self.fields and not drop_unknown
                 ]
                 values = [(column, row[column.name]) for column in self.columns if column.name in row]
             elif isinstance(row, list) and len(row) == len(self.columns):
@@ -190,7 +225,9 @@ class Inputs:
                 problem = needs if isinstance(row, list) else "a row must be a record (object) or an array"
                 found.append({"row": index, "field": None, "problem": problem})
                 continue
-            found += [{"row": index, "field": c.name, "problem": p} for c, v in values if (p := _problem(v, c))]
+            found += [
+                {"row": index, "field": c.name, "problem": p} for c, v in values if (p := _problem(v, c))
+            ]
         return found
 
     def feeds_of(self, rows: list, max_rows: int) -> dict[str, np.ndarray]:
@@ -209,23 +246,26 @@ class Inputs:
         return feeds
 
 
-def _split_rows(data: object) -> list:
-    if not isinstance(data, dict) or not all(isinstance(data.get(key), list) for key in ("columns", "data")):
-        raise InputError(
-            "dataframe_split must be an object with 'columns' (a list of names) and 'data' (a list of rows)"
-        )
-    if unknown := sorted(map(str, set(data) - {"columns", "data", "index"})):
-        raise InputError(f"dataframe_split: unknown keys {', '.join(unknown)}")
-    names = data["columns"]
-    if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
-        raise InputError("dataframe_split.columns must be distinct column names")
+def _split_rows(data: object, width: int) -> list:
+    """pandas' split orientation: 'data' (rows), and 'columns' (names; without them, rows of `width` values in
+    the model's order). An 'index' labels rows only: the answers follow the rows' order, so it is not read."""
+    if not isinstance(data, dict):
+        raise InputError(f"Dataframe split format must be a dictionary. Got {_mlflow_kind(data)}.")
+    keys = sorted(map(str, data))
+    if not isinstance(data.get("data"), list) or set(keys) - {"columns", "data", "index"}:
+        raise InputError("Dataframe split format must have 'data' (a list of rows) and optionally 'columns' and "
+                         f"'index' (lists). Got the fields: {', '.join(keys) or 'none'}.")  # fmt: skip
+    rows, names = data["data"], data.get("columns")
+    if "columns" in data and (not isinstance(names, list) or len(set(map(str, names))) != len(names)):
+        raise InputError(f"{MLFLOW_SPLIT}. Error: 'columns' must be a list of distinct names")
     if not isinstance(data.get("index", []), list):
-        raise InputError("dataframe_split.index must be a list")
-    for index, row in enumerate(data["data"]):
-        if not isinstance(row, list) or len(row) != len(names):
-            raise InputError(f"dataframe_split.data row {index} must be a list of {len(names)} values",
-                             [{"row": index, "field": None, "problem": f"expected {len(names)} values"}])  # fmt: skip
-    return [dict(zip(names, row, strict=True)) for row in data["data"]]
+        raise InputError(f"{MLFLOW_SPLIT}. Error: 'index' must be a list")
+    width = width if names is None else len(names)
+    for index, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            problem = {"row": index, "field": None, "problem": f"expected a list of {width} values"}
+            raise InputError(f"{MLFLOW_SPLIT}. Error: row {index} of 'data' is not a list of {width} values", [problem])
+    return rows if names is None else [dict(zip(map(str, names), row, strict=True)) for row in rows]
 
 
 def _cell(cell: str, numeric: bool) -> object:

@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 MANIFEST_FILE = "manifest.json"
 RUN_FOLDER = "serving"  # where an exported version's MLflow run keeps the bundle, for the team setup's replicas
 
@@ -67,6 +67,7 @@ class Manifest(_Strict, frozen=True):
     task: Literal["classification", "regression"]
     model_name: str
     model_version: int  # the registry's version: its page leads to the run, its params and data md5s
+    mlflow_version: str  # the MLflow that logged the version: /version answers it, as `mlflow models serve` does
     target: str
     inputs: list[InputColumn]
     feeds: list[str]  # the ONNX input of each column, in the order of `inputs` (`a/b` is ONNX's `a_b`); numbers float64

@@ -31,9 +31,9 @@ def _json(schema: dict) -> dict:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _operation(summary: str, answer: dict, *errors: int, body: dict | None = None) -> dict:
+def _operation(summary: str, answer: dict, *errors: int, body: dict | None = None, error: str = "Error") -> dict:
     responses = {"200": {"description": "OK", **answer}}
-    responses |= {str(code): {"description": ERRORS[code], **_json(_ref("Error"))} for code in errors}
+    responses |= {str(code): {"description": ERRORS[code], **_json(_ref(error))} for code in errors}
     return {"summary": summary, "responses": responses, **({"requestBody": body} if body else {})}
 
 
@@ -78,29 +78,34 @@ def build_spec(manifest: Manifest, inputs: Inputs, max_rows: int) -> dict:
     (_, row), schemas = msgspec.json.schema_components(
         [inputs.record, inputs.row], ref_template="#/components/schemas/{name}"
     )
+    # /invocations drops the columns a model does not use, as MLflow does: its records take any others
+    schemas["MlflowRecord"] = {key: value for key, value in schemas["Record"].items() if key != "additionalProperties"}
     batch = {"minItems": 1, "maxItems": max_rows}
     rows = {"type": "array", "items": {"oneOf": [_ref("Record"), _ref("Row")]}, **batch}
+    mlflow_rows = {"type": "array", "items": {"oneOf": [_ref("MlflowRecord"), _ref("Row")]}, **batch}
     columnar = {
         "type": "object",
-        "description": "One record in columns: each column a list of its one value",
+        "description": "One record in columns: each column a list of its one value (other columns are dropped)",
         "properties": {name: {"type": "array", "items": value, "minItems": 1, "maxItems": 1}
                        for name, value in zip(inputs.names, row["prefixItems"], strict=True)},
         "required": inputs.names,
-        "additionalProperties": False,
+        "additionalProperties": {"type": "array", "minItems": 1, "maxItems": 1},
     }  # fmt: skip
     split = {
         "type": "object",
-        "required": ["columns", "data"],
+        "description": "Without columns, each row holds the model's columns in order",
+        "required": ["data"],
         "properties": {"columns": {"const": inputs.names}, "data": {"type": "array", "items": _ref("Row"), **batch},
                        "index": {"type": "array"}},
         "additionalProperties": False,
     }  # fmt: skip
-    forms = {"dataframe_split": split, "dataframe_records": {"type": "array", "items": _ref("Record"), **batch}}
-    forms |= {key: {"oneOf": [_ref("Record"), _ref("Row"), rows, columnar]} for key in ("instances", "inputs")}
+    forms = {"dataframe_split": split, "dataframe_records": {"type": "array", "items": _ref("MlflowRecord"), **batch}}
+    forms |= {key: {"oneOf": [_ref("MlflowRecord"), _ref("Row"), mlflow_rows, columnar]} for key in ("instances", "inputs")}
+    params = {"type": ["object", "null"], "description": "Ignored: this model declares no params"}
     mlflow = {
-        "description": "MLflow's scoring protocol: exactly one of the four keys.",
-        "oneOf": [{"type": "object", "required": [key], "properties": {key: form}, "additionalProperties": False}
-                  for key, form in forms.items()],
+        "description": "MLflow's scoring protocol: exactly one of the four keys, and optionally params.",
+        "oneOf": [{"type": "object", "required": [key], "properties": {key: form, "params": params},
+                   "additionalProperties": False} for key, form in forms.items()],
     }  # fmt: skip
     csv = {"schema": {"type": "string", "pattern": csv_pattern(inputs, max_rows)}}
     prediction, mlflow_prediction = _answers(manifest)
@@ -108,6 +113,8 @@ def build_spec(manifest: Manifest, inputs: Inputs, max_rows: int) -> dict:
     problem = {"row": nullable["integer"], "field": nullable["string"], "problem": {"type": "string"}}
     detail = {"type": "array", "items": {"type": "object", "properties": problem}}
     error = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "detail": detail}}
+    mlflow_error = {"type": "object", "required": ["error_code", "message"], "description": "MLflow's error shape",
+                    "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}, "detail": detail}}
     status = {"type": "object", "required": ["status"], "properties": {
         "status": {"type": "string"}, "model_version": {"type": "integer"}, "error": nullable["string"]}}  # fmt: skip
     schemas |= {
@@ -116,6 +123,7 @@ def build_spec(manifest: Manifest, inputs: Inputs, max_rows: int) -> dict:
         "MlflowPrediction": mlflow_prediction,
         "Status": status,
         "Error": error,
+        "MlflowError": mlflow_error,
     }
     ready = _operation("Readiness: 200 once the model is loaded", _json(_ref("Status")))
     ready["responses"]["503"] = {"description": "Loading or failed", **_json(_ref("Status"))}
@@ -128,10 +136,11 @@ def build_spec(manifest: Manifest, inputs: Inputs, max_rows: int) -> dict:
                                         _json(_ref("Prediction")), 400, 413, 415, 503, body={"required": True,
                                         **_json({"oneOf": [_ref("Record"), _ref("Row"), rows]})})},
         "/invocations": {"post": _operation("MLflow's scoring protocol (JSON or CSV)", _json(_ref("MlflowPrediction")),
-                                            400, 413, 415, 503, body={"required": True, "content": {
-                                            "application/json": {"schema": mlflow}, "text/csv": csv}})},
-        "/ping": {"get": _operation("MLflow's health check", {}, 503)},
-        "/version": {"get": _operation("Model name and version", TEXT, 503)},
+                                            400, 413, 415, 503, error="MlflowError", body={"required": True,
+                                            "content": {"application/json": {"schema": mlflow}, "text/csv": csv}})},
+        "/ping": {"get": _operation("MLflow's health check", {}, 503, error="MlflowError")},
+        "/version": {"get": _operation("The MLflow version that logged the model, unquoted, as MLflow answers it",
+                                       {"content": {"application/json": {}}}, 503, error="MlflowError")},
         "/openapi.json": {"get": _operation("This document", _json({"type": "object"}), 503)},
         "/docs": {"get": _operation("Interactive documentation of this document (Swagger UI)",
                                     {"content": {"text/html": {"schema": {"type": "string"}}}})},

@@ -181,7 +181,8 @@ def test_a_pickle_posted_as_a_request_is_refused_and_never_run(bundle_dir, tmp_p
         response = client.post(path, data=pickle.dumps(_RunsCodeWhenUnpickled(marker)), content_type=content_type)
         expected = 400 if content_type == "application/json" else 415
         assert response.status_code == expected and response.is_json
-        assert "malformed JSON" in response.json["error"] or "Content-Type must be" in response.json["error"]
+        message = response.json["message" if path == "/invocations" else "error"]
+        assert "malformed JSON" in message or "valid JSON" in message or "Content-Type must be" in message
     assert not marker.exists()
 
 

@@ -15,7 +15,7 @@ EXACT = config.Tolerance()
 def test_the_manifest_describes_the_model_and_pins_its_bytes(fitted):
     converted = conversion.convert(fitted, PENGUINS, "classification")
     checked = contract.Parity(rows=1, max_difference=0.0, labels_equal=True)
-    manifest = export.build_manifest("m", 3, fitted, converted, checked, PENGUINS, EXACT)
+    manifest = export.build_manifest("m", 3, fitted, converted, checked, PENGUINS, EXACT, "3.0.0")
     assert manifest.model_sha256 == hashlib.sha256(converted.model).hexdigest()
     assert (manifest.model_name, manifest.model_version, manifest.target, manifest.task) == (
         "m", 3, "species", "classification"
@@ -37,7 +37,7 @@ def test_a_regressors_pmml_keeps_odd_column_names_and_agrees_within_the_toleranc
     assert entry.parity.max_difference <= 1e-9
     assert b'<DataField name="od280/od315 ratio"' in document and b'<DataField name="kind/of"' in document
     manifest = export.build_manifest("m", 1, model, conversion.convert(model, ODD_NAMES, "regression"),
-                                     entry.parity, ODD_NAMES, tolerance, entry)  # fmt: skip
+                                     entry.parity, ODD_NAMES, tolerance, "3.0.0", entry)  # fmt: skip
     assert contract.decode(contract.msgspec.json.encode(manifest)).pmml == entry
 
 

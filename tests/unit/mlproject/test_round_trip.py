@@ -59,7 +59,7 @@ def test_categories_survive_load_prepare_train_export_and_the_server_exactly(cat
         checked = conversion.parity(model, converted, test, schema, config.Tolerance())
         bundle = Path(scratch, "bundle")
         files.write_bytes(bundle / export.MODEL_FILENAME, converted.model)
-        manifest = export.build_manifest("m", 1, model, converted, checked, schema, config.Tolerance())
+        manifest = export.build_manifest("m", 1, model, converted, checked, schema, config.Tolerance(), "3.0.0")
         files.write_json(bundle / contract.MANIFEST_FILE, contract.encode(manifest))
         assert manifest.inputs[1].categories == categories
         client = create_app({"MODEL_DIR": str(bundle), "LOAD_IN_BACKGROUND": False}).test_client()

@@ -14,6 +14,7 @@ import pytest
 from mlproject.inputs import model_input
 from mlserve import bundle as bundles
 from mlserve.app import create_app, settings_from_env
+from tests.helpers import MLFLOW_VERSION
 
 RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181, "body_mass_g": 3750,
           "island": "Torgersen", "sex": "male"}  # fmt: skip
@@ -39,7 +40,8 @@ def test_service_endpoints(client):
     assert manifest["inputs"][4] == {"name": "island", "type": "category", "nullable": False,
                                      "categories": ["Biscoe", "Dream", "Torgersen"]}  # fmt: skip
     assert client.get("/ping").status_code == 200
-    assert client.get("/version").data == b"penguins-classifier/7\n"
+    version = client.get("/version")
+    assert version.data == MLFLOW_VERSION.encode() and version.mimetype == "application/json"  # as MLflow answers
 
 
 def test_every_body_form_predicts_what_scikit_learn_predicts(client, fitted, splits, penguins_schema):
@@ -107,7 +109,7 @@ def test_invocations_reads_nan_as_a_missing_value_as_mlflows_client_writes_it(cl
     expected = fitted.predict(model_input(pd.DataFrame([with_gaps]), penguins_schema)).tolist()
     assert response.json == {"predictions": expected}
     refused = client.post("/invocations", data=body.replace("NaN", "Infinity", 1), content_type="application/json")
-    assert refused.status_code == 400 and "Infinity" in refused.json["error"]
+    assert refused.status_code == 400 and "Infinity" in refused.json["message"]
 
 
 @pytest.mark.parametrize("rows", [1, 100])  # 100 rows: the range is checked by numpy, not min() and max()
@@ -211,18 +213,37 @@ def test_mlflow_scoring_protocol_csv(client):
     ("body", "message"),
     [
         ({"dataframe_records": [RECORD], "instances": [RECORD]}, "exactly one of"),
-        ({"records": [RECORD]}, "found none"),
+        ({"records": [RECORD]}, "Received the fields: records."),
         ({"inputs": [RECORD], "extra": 1}, "unknown keys beside inputs: extra"),
-        ({"dataframe_split": {"columns": ["a"]}}, "must be an object with 'columns'"),
-        ({"dataframe_split": {"columns": list(RECORD), "data": [[1]]}}, "must be a list of 6 values"),
-        ({"dataframe_records": RECORD}, "must be a list of records"),
+        ({"inputs": [RECORD], "params": [1]}, "params must be an object"),
+        ({"dataframe_split": {"columns": ["a"]}}, "must have 'data' (a list of rows)"),
+        ({"dataframe_split": {"columns": list(RECORD), "data": [[1]]}}, "row 0 of 'data' is not a list of 6 values"),
+        ({"dataframe_split": {"columns": ["a", "a"], "data": []}}, "'columns' must be a list of distinct names"),
+        ({"dataframe_records": RECORD}, "Dataframe records format must be a list of records. Got dictionary."),
         ({"inputs": {"bill_length_mm": [1, 2], "sex": ["male"]}}, "same number of values"),
-        ([RECORD], "must be a JSON object"),
+        ([RECORD], "Received list."),
     ],
 )
-def test_mlflow_protocol_mistakes_are_400(client, body, message):
+def test_mlflow_protocol_mistakes_are_400_in_mlflows_error_shape(client, body, message):
     response = predict(client, body, "/invocations")
-    assert response.status_code == 400 and message in response.json["error"]
+    assert response.status_code == 400 and message in response.json["message"]
+    assert response.json["error_code"] == "BAD_REQUEST"
+
+
+def test_invocations_drops_columns_the_model_does_not_use_and_ignores_params(client):
+    expected = predict(client, {"dataframe_records": [RECORD]}, "/invocations").json
+    for body in ({"dataframe_records": [{**RECORD, "species": "Gentoo", "id": 7}]},
+                 {"dataframe_split": {"columns": ["id", *RECORD], "data": [[7, *RECORD.values()]]}},
+                 {"dataframe_records": [RECORD], "params": {"temperature": 0.5}}):  # fmt: skip
+        assert predict(client, body, "/invocations").json == expected
+    refused = predict(client, [{**RECORD, "species": "Gentoo"}], "/predict")
+    assert refused.status_code == 400 and refused.json["detail"][0]["problem"] == "unknown field"
+
+
+def test_a_value_the_model_refuses_on_invocations_is_invalid_parameter_value_with_the_detail(client):
+    response = predict(client, {"dataframe_records": [{**RECORD, "island": "Atlantis"}]}, "/invocations")
+    assert response.status_code == 400 and response.json["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert response.json["detail"][0]["field"] == "island" and "Atlantis" in response.json["message"]
 
 
 def test_the_openapi_document_covers_every_route(client):

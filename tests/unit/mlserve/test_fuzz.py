@@ -42,7 +42,8 @@ def test_any_json_gets_200_or_a_4xx_json_error(client, body, path):
     assert response.status_code == 200 or 400 <= response.status_code < 500, (response.status_code, response.data)
     assert response.is_json
     if response.status_code != 200:
-        assert isinstance(response.json["error"], str) and response.json["error"]
+        message = response.json["message" if path == "/invocations" else "error"]
+        assert isinstance(message, str) and message
     else:
         assert len(response.json["predictions"]) >= 1
 
