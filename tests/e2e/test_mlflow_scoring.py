@@ -312,10 +312,9 @@ def test_mlflows_scoring_client_reads_predictions_and_the_version(served):
 
 def readme_differences() -> dict[str, str]:
     """The rows of the README's table "Differences from `mlflow models serve`": first cell -> the rest."""
-    text = (REPO / "README.md").read_text()
-    section = text.split("### Differences from `mlflow models serve`", 1)[1].split("\n#", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Case")]
-    return {row.split(" | ")[0].removeprefix("| ").strip(): row for row in rows}
+    section = (REPO / "README.md").read_text().split("### Differences from `mlflow models serve`", 1)[1]
+    table = section[section.index("\n| Case") :].strip().split("\n\n", 1)[0].splitlines()[2:]
+    return {row.split(" | ")[0].removeprefix("| ").strip(): row for row in table}
 
 
 def test_the_readme_table_lists_exactly_the_intended_differences():
