@@ -24,6 +24,30 @@ DEFAULT_BASE = "python:3.11-slim"
 LOCAL_BASE = "localhost/mlserve-base:bookworm-slim"
 BASE_PACKAGES = "python3,python3-venv,ca-certificates"
 HOST_CERTS = Path("/usr/local/share/ca-certificates")
+# registry[:port]/ (optional), lowercase path components, then :tag (optional)
+REFERENCE = re.compile(
+    r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+)
+
+
+def image_reference(name: str, engine: str) -> str:
+    """IMAGE as a user writes it -> a full reference: `:latest` if it has no tag and, for podman, `localhost/`
+    if it names no registry (podman builds there; an image loaded under a bare name would land elsewhere)."""
+    if not REFERENCE.fullmatch(name):
+        raise ValueError(f"IMAGE={name!r} is not an image name: lowercase letters, digits, '.', '_', '-' and '/', "
+                         "then :tag if wanted (for example myapi or myapi:1.0)")  # fmt: skip
+    if ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    first, _, rest = name.partition("/")
+    names_a_registry = bool(rest) and ("." in first or ":" in first or first == "localhost")
+    return name if engine == "docker" or names_a_registry else f"localhost/{name}"
+
+
+def one_line(error: Exception) -> str:
+    """An engine's failure as its command and the last line it wrote on stderr."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"
 
 
 @dataclass(frozen=True)
@@ -187,10 +211,14 @@ def without_build_host(engine: Engine, tag: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """`make image`: python -m scripts.containers TAG [--no-cache] -> prints the image ID."""
-    tag, cache = argv[0] if argv else "model-api", "--no-cache" not in argv
-    engine = find_engine(Path(tempfile.mkdtemp(prefix="engine-")))
-    print(build(engine, Path(__file__).resolve().parents[1], tag, cache))
+    """`make image`: python -m scripts.containers NAME[:TAG] [--no-cache] -> prints the image ID."""
+    name, cache = argv[0] if argv else "model-api", "--no-cache" not in argv
+    try:
+        engine = find_engine(Path(tempfile.mkdtemp(prefix="engine-")))
+        print(build(engine, Path(__file__).resolve().parents[1], image_reference(name, engine.command), cache))
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as error:
+        print(f"make image: {one_line(error)}", file=sys.stderr)
+        return 1
     return 0
 
 
