@@ -10,8 +10,8 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from importlib.metadata import version
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 

@@ -55,7 +55,11 @@ class InputError(Exception):
     @property
     def mlflow_body(self) -> dict:
         """The shape of MLflow's errors, {error_code, message}, with the same detail."""
-        return {"error_code": self.error_code, "message": self.message, **({"detail": self.detail} if self.detail else {})}
+        return {
+            "error_code": self.error_code,
+            "message": self.message,
+            **({"detail": self.detail} if self.detail else {}),
+        }
 
 
 def _refuse(constant: str) -> None:
@@ -225,9 +229,7 @@ class Inputs:
                 problem = needs if isinstance(row, list) else "a row must be a record (object) or an array"
                 found.append({"row": index, "field": None, "problem": problem})
                 continue
-            found += [
-                {"row": index, "field": c.name, "problem": p} for c, v in values if (p := _problem(v, c))
-            ]
+            found += [{"row": index, "field": c.name, "problem": p} for c, v in values if (p := _problem(v, c))]
         return found
 
     def feeds_of(self, rows: list, max_rows: int) -> dict[str, np.ndarray]:

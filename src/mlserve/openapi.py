@@ -100,7 +100,9 @@ def build_spec(manifest: Manifest, inputs: Inputs, max_rows: int) -> dict:
         "additionalProperties": False,
     }  # fmt: skip
     forms = {"dataframe_split": split, "dataframe_records": {"type": "array", "items": _ref("MlflowRecord"), **batch}}
-    forms |= {key: {"oneOf": [_ref("MlflowRecord"), _ref("Row"), mlflow_rows, columnar]} for key in ("instances", "inputs")}
+    forms |= {
+        key: {"oneOf": [_ref("MlflowRecord"), _ref("Row"), mlflow_rows, columnar]} for key in ("instances", "inputs")
+    }
     params = {"type": ["object", "null"], "description": "Ignored: this model declares no params"}
     mlflow = {
         "description": "MLflow's scoring protocol: exactly one of the four keys, and optionally params.",
@@ -113,8 +115,12 @@ def build_spec(manifest: Manifest, inputs: Inputs, max_rows: int) -> dict:
     problem = {"row": nullable["integer"], "field": nullable["string"], "problem": {"type": "string"}}
     detail = {"type": "array", "items": {"type": "object", "properties": problem}}
     error = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "detail": detail}}
-    mlflow_error = {"type": "object", "required": ["error_code", "message"], "description": "MLflow's error shape",
-                    "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}, "detail": detail}}
+    mlflow_error = {
+        "type": "object",
+        "required": ["error_code", "message"],
+        "description": "MLflow's error shape",
+        "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}, "detail": detail},
+    }
     status = {"type": "object", "required": ["status"], "properties": {
         "status": {"type": "string"}, "model_version": {"type": "integer"}, "error": nullable["string"]}}  # fmt: skip
     schemas |= {

@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 
 from benchmarks.harness import BIN, free_port, gunicorn, running, venv_env
-from mlserve import bundle as bundles
 from mlproject import config
+from mlserve import bundle as bundles
 from tests.helpers import MLFLOW_VERSION, REPO
 
 JSON, CSV = "application/json", "text/csv"
@@ -243,9 +243,10 @@ CASES = [
          refused("BAD_REQUEST", 415, "application/json or text/csv", "does not read Parquet")),
     Case("no Content-Type", lambda rows: Request(records(rows).body, None), status(500), NO_CONTENT_TYPE,
          refused("BAD_REQUEST", 415, "got none")),
-    Case("an unknown category", lambda rows: changed(rows, rows.category, lambda _: "Atlantis"), status(200), UNKNOWN_CATEGORY,
-         refused("INVALID_PARAMETER_VALUE", 400, "unknown category 'Atlantis'")),
-    Case("Infinity", lambda rows: changed(rows, rows.number, lambda _: float("inf")), with_stack_trace, NO_STACK_TRACE, refused("BAD_REQUEST", 400, "Infinity is not a JSON number")),
+    Case("an unknown category", lambda rows: changed(rows, rows.category, lambda _: "Atlantis"), status(200),
+         UNKNOWN_CATEGORY, refused("INVALID_PARAMETER_VALUE", 400, "unknown category 'Atlantis'")),
+    Case("Infinity", lambda rows: changed(rows, rows.number, lambda _: float("inf")), with_stack_trace,
+         NO_STACK_TRACE, refused("BAD_REQUEST", 400, "Infinity is not a JSON number")),
     Case("a misspelt params key", lambda rows: Request(dumps({"dataframe_split": split(rows.features),
                                                                 "param": {"x": 1}})),
          status(200), UNKNOWN_KEYS, refused("BAD_REQUEST", 400, "unknown keys beside dataframe_split: param")),
