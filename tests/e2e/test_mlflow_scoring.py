@@ -172,6 +172,8 @@ class Case:
     mlflow: Callable[[Answer], None]  # what MLflow's test asserts (or what `mlflow models serve` answers)
     difference: str | None = None  # the README row of an intended difference
     ours: Callable[[Answer], None] | None = None
+    # what `mlflow models serve` answers on the champion, where its test's model (no signature) differs
+    on_champion: Callable[[Answer], None] | None = None
 
 
 def parquet(rows: Rows) -> Request:
@@ -199,7 +201,7 @@ CASES = [
          error_with("BAD_REQUEST", "Provided dataframe_split field is not a valid dataframe representation")),
     Case("incompatible_inference_dataframe_with_stacktrace_and_error_code",
          lambda rows: Request(dumps({"dataframe_split": split(pd.DataFrame(np.array(range(10))))})),
-         with_stack_trace, FRAME_NOT_FITTING, names_missing_fields),
+         with_stack_trace, FRAME_NOT_FITTING, names_missing_fields, error_with("INVALID_PARAMETER_VALUE")),
     Case("invalid_csv_input_with_stacktrace_and_error_code", lambda rows: Request(b"", CSV),
          with_stack_trace, NO_STACK_TRACE, refused("BAD_REQUEST", 400, "the CSV body is empty")),
     Case("correct_dataframes_with_pandas_records_orientation", records, status(200)),
@@ -336,10 +338,15 @@ def test_the_cases_describe_mlflow_models_serve_on_the_same_champion(reproduced)
                f"models:/{params.registry.model_name}@{params.registry.champion_alias}", "--env-manager", "local",
                "-w", "1", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
     env = venv_env() | {"MLFLOW_TRACKING_URI": f"sqlite:///{reproduced.root / 'mlflow.db'}"}
+    failed = []
     with running(command, f"http://127.0.0.1:{port}", "/ping", env) as mlflow_server, gunicorn(serving) as ours:
         for case in CASES:
             theirs, mine = send(mlflow_server.url, case.request(rows)), send(ours.url, case.request(rows))
-            case.mlflow(theirs)
-            if theirs.status == mine.status == 200:
-                assert predictions(theirs) == predictions(mine), case.name
+            try:
+                (case.on_champion or case.mlflow)(theirs)
+                if theirs.status == mine.status == 200:
+                    assert predictions(theirs) == predictions(mine), "other predictions"
+            except (AssertionError, KeyError, ValueError) as error:
+                failed.append(f"{case.name}: {error!r:.300} <- {theirs.status} {theirs.body[:200]!r}")
         assert send(mlflow_server.url, Request(None, None, "GET", "/version")).body.decode() == MLFLOW_VERSION
+    assert not failed, "\n".join(failed)
