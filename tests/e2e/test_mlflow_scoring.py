@@ -217,7 +217,8 @@ CASES = [
          lambda rows: Request(json.dumps(split(rows.features)).encode(), f"{JSON}; something=something"),
          status(415)),
     Case("correct_tf_serving_sklearn[instances as lists]",
-         lambda rows: Request(dumps({"instances": rows.features.to_numpy().tolist()})), status(200)),
+         lambda rows: Request(dumps({"instances": rows.features.to_numpy().tolist()})), status(200),
+         on_champion=error_with("BAD_REQUEST", "could not convert string to float")),  # one array of one type
     Case("correct_tf_serving_keras_instances[instances as records]",
          lambda rows: Request(dumps({"instances": rows.features.to_dict(orient="records")})), status(200)),
     Case("correct_tf_serving_keras_inputs[inputs as columns]",
