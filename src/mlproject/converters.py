@@ -381,9 +381,7 @@ def convert_svm(scope, operator, container) -> None:
 
     # libsvm's vote: the first class of a pair wins when its decision is positive; the first best class wins
     index = OnnxArgMax(votes(OnnxGreater(decisions, zero, op_version=version)), axis=1, keepdims=0, op_version=version)
-    label_values = np.asarray(model.classes_)
-    labels = label_values.astype(np.int64) if label_values.dtype.kind in "iub" else label_values.astype(object)
-    OnnxGather(labels, index, axis=0, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+    _add_labels(model, index, operator, scope, container)
     if classes == 2:  # scikit-learn's decision_function is libsvm's with the sign flipped; [-s, s] as [N, classes]
         score = OnnxNeg(decisions, op_version=version)
         scores = OnnxConcat(OnnxNeg(score, op_version=version), score, axis=1, op_version=version)
@@ -395,6 +393,15 @@ def convert_svm(scope, operator, container) -> None:
         ovr_votes = votes(OnnxNot(OnnxLess(decisions, zero, op_version=version), op_version=version))
         scores = OnnxAdd(ovr_votes, squashed, op_version=version)
     OnnxIdentity(scores, op_version=version, output_names=operator.outputs[1:2]).add_to(scope, container)
+
+
+def _add_labels(model, index, operator, scope, container) -> None:
+    """The first output: the classes at `index`, as int64 for integer classes and as strings otherwise."""
+    values = np.asarray(model.classes_)
+    labels = values.astype(np.int64) if values.dtype.kind in "iub" else values.astype(object)
+    OnnxGather(labels, index, axis=0, op_version=container.target_opset, output_names=operator.outputs[:1]).add_to(
+        scope, container
+    )
 
 
 def _distances_to(points: np.ndarray, numbers, reduce, version: int):
@@ -410,7 +417,9 @@ def convert_nearest_centroid(scope, operator, container) -> None:
     model, numbers, version = operator.raw_operator, operator.inputs[0], container.target_opset
     dtype = _dtype_of(numbers)
     centroids = model.centroids_.astype(dtype)
-    reduce = OnnxReduceSumSquare if model.metric == "euclidean" else OnnxReduceL1
+    # the raw distances predict compares under uniform priors (squared for euclidean: the same order)
+    distances = _distances_to(centroids, numbers, OnnxReduceSumSquare if model.metric == "euclidean" else OnnxReduceL1,
+                              version)  # fmt: skip
     if model.metric == "euclidean":
         spread = np.where(model.within_class_std_dev_ != 0, model.within_class_std_dev_, 1.0).astype(dtype)
         normalised = OnnxDiv(numbers, spread, op_version=version)
@@ -419,14 +428,12 @@ def convert_nearest_centroid(scope, operator, container) -> None:
         discriminant = OnnxAdd(OnnxNeg(squared, op_version=version), log_priors, op_version=version)
         scores = OnnxSoftmax(discriminant, axis=1, op_version=version)
     else:  # manhattan gives labels only: the second output is left out of the graph (conversion.convert)
-        discriminant = scores = OnnxNeg(_distances_to(centroids, numbers, reduce, version), op_version=version)
+        discriminant = scores = OnnxNeg(distances, op_version=version)
     if np.isclose(model.class_prior_, 1 / len(model.classes_)).all():
-        nearest = OnnxArgMin(_distances_to(centroids, numbers, reduce, version), axis=1, keepdims=0, op_version=version)
+        nearest = OnnxArgMin(distances, axis=1, keepdims=0, op_version=version)
     else:
         nearest = OnnxArgMax(discriminant, axis=1, keepdims=0, op_version=version)
-    label_values = np.asarray(model.classes_)
-    labels = label_values.astype(np.int64) if label_values.dtype.kind in "iub" else label_values.astype(object)
-    OnnxGather(labels, nearest, axis=0, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+    _add_labels(model, nearest, operator, scope, container)
     OnnxIdentity(scores, op_version=version, output_names=operator.outputs[1:2]).add_to(scope, container)
 
 
@@ -487,7 +494,7 @@ def convert_gaussian_process_classifier(scope, operator, container) -> None:
     """GaussianProcessClassifier (Laplace), two classes or one-vs-rest: each binary model's P(class), the rows
     normalised to sum to 1 with several classes, and the label scikit-learn predicts (the latent mean's sign
     for two classes, else the class of the largest unnormalised probability). skl2onnx's own converter takes
-    two classes only, through a solve operator onnxruntime does not have."""
+    two classes only, through a com.microsoft Solve operator onnxruntime refuses to load (measured)."""
     model, numbers, version = operator.raw_operator, operator.inputs[0], container.target_opset
     dtype = _dtype_of(numbers)
     binaries = getattr(model.base_estimator_, "estimators_", [model.base_estimator_])
@@ -508,9 +515,7 @@ def convert_gaussian_process_classifier(scope, operator, container) -> None:
         total = OnnxReduceSum(unnormalised, np.array([1], dtype=np.int64), keepdims=1, op_version=version)
         scores = OnnxDiv(unnormalised, total, op_version=version)
         index = OnnxArgMax(unnormalised, axis=1, keepdims=0, op_version=version)
-    label_values = np.asarray(model.classes_)
-    labels = label_values.astype(np.int64) if label_values.dtype.kind in "iub" else label_values.astype(object)
-    OnnxGather(labels, index, axis=0, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+    _add_labels(model, index, operator, scope, container)
     OnnxIdentity(scores, op_version=version, output_names=operator.outputs[1:2]).add_to(scope, container)
 
 

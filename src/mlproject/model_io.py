@@ -45,16 +45,17 @@ def registered_packages() -> tuple[str, ...]:
     return tuple(f"{package}." for package in sorted(packages - {features.__name__.partition(".")[0]}))
 
 
-def is_trusted(name: str) -> bool:
-    prefixes = TRUSTED_PREFIXES + registered_packages()
-    return name in TRUSTED_TYPES or name.startswith(prefixes) or name in feature_classes()
+def untrusted(names: list[str]) -> list[str]:
+    """The names, sorted, that are neither skops' nor scikit-learn's, nor defined in features.py, nor of a
+    package features.py registers converters for."""
+    prefixes, own = TRUSTED_PREFIXES + registered_packages(), set(feature_classes())
+    return sorted(name for name in names if not (name in TRUSTED_TYPES or name.startswith(prefixes) or name in own))
 
 
 def trusted_types_of(data: bytes) -> list[str]:
     """The types beyond skops' defaults that this archive needs; ModelFileError if any is not trusted."""
     needed = skops.io.get_untrusted_types(data=data)
-    refused = sorted(name for name in needed if not is_trusted(name))
-    if refused:
+    if refused := untrusted(needed):
         raise ModelFileError(
             f"the model holds types that are neither scikit-learn's nor defined in features.py: {', '.join(refused)}; "
             "move your own classes into src/mlproject/features.py, or register their ONNX converter there"

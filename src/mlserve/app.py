@@ -109,11 +109,11 @@ def body_of(served: Model, *allowed: str, mlflow: bool = False) -> tuple[str, by
     if charset not in (("utf-8",) if mlflow else ("utf-8", "utf8")):
         raise InputError(f"the charset must be utf-8, got {charset}", status=415)
     environ = request.environ  # a server that ends the input itself (gunicorn) is read directly: 4% faster
-    terminated, stream = environ.get("wsgi.input_terminated"), environ["wsgi.input"]
     # gunicorn's Body asks its reader for 1 KB at a time, which copies back what is left of each 8 KB it
     # received (1.3 ms for a 10,000-row body); the reader itself takes the body in one pass (0.2 ms)
-    source = getattr(stream, "reader", stream)
-    body = source.read(served.max_body + 1) if terminated else request.get_data(cache=False)
+    stream = environ["wsgi.input"]
+    source = stream.reader if hasattr(stream, "reader") else stream
+    body = source.read(served.max_body + 1) if environ.get("wsgi.input_terminated") else request.get_data(cache=False)
     if len(body) > served.max_body:  # werkzeug's get_data ends a chunked body at MAX_CONTENT_LENGTH
         raise RequestEntityTooLarge()
     return mimetype, body
