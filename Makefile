@@ -87,7 +87,7 @@ serve: $(STAMP) ## Serve models/serving/ locally on gunicorn (HOST, PORT, WORKER
 	HOST=$${HOST:-127.0.0.1} $(BIN)/gunicorn --config src/mlserve/gunicorn_conf.py
 
 image: $(STAMP) ## Build the serving image (Docker or podman; IMAGE=name to tag it) and print its ID: the same for every build of a commit
-	$(BIN)/python -m scripts.containers $${IMAGE:-localhost/model-api:latest} $${NO_CACHE:+--no-cache}
+	$(BIN)/python -m scripts.containers "$${IMAGE:-localhost/model-api:latest}" $${NO_CACHE:+--no-cache}
 
 bench-serve: $(STAMP) system-packages ## Throughput and latency of the server vs `mlflow models serve` (markdown table)
 	$(BIN)/python -m benchmarks.serve
