@@ -125,13 +125,17 @@ def test_numbers_too_large_for_a_float_are_refused(client, rows, number):
 
 
 @pytest.mark.parametrize("rows", [1, 100])
-def test_nulls_in_a_batch_predict_as_they_do_alone(client, rows):
-    with_nulls = {**RECORD, "sex": None, "body_mass_g": None}
+@pytest.mark.parametrize(
+    ("plain", "with_nulls"),
+    [(RECORD, {**RECORD, "sex": None, "body_mass_g": None}), (ROW, [*ROW[:3], None, ROW[4], None])],
+    ids=["records", "positional"],
+)
+def test_nulls_in_a_batch_predict_as_they_do_alone(client, rows, plain, with_nulls):
     alone = predict(client, with_nulls).json
-    batch = predict(client, [RECORD] * (rows - 1) + [with_nulls]).json
+    batch = predict(client, [plain] * (rows - 1) + [with_nulls]).json
     assert batch["predictions"][-1] == alone["predictions"][0]
     assert batch["probabilities"][-1] == alone["probabilities"][0]
-    assert batch["probabilities"][0] == predict(client, RECORD).json["probabilities"][0]
+    assert batch["probabilities"][0] == predict(client, plain).json["probabilities"][0]
 
 
 @pytest.mark.parametrize(
