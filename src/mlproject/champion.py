@@ -11,21 +11,29 @@ from __future__ import annotations
 import sys
 
 from mlproject import config, files, stage
-from mlproject.tracking import champion_version, client, mlflow_errors, store_lock
+from mlproject.tracking import champion_in_store, champion_version, client, mlflow_errors, sqlite_store, store_lock
 
 
 def read_champion(registry: config.RegistryParams) -> dict:
     """The alias's version, and the md5 of its model file: a store made anew may give number 1 to another model."""
-    with store_lock(), mlflow_errors("reading the champion alias"):
+    tag = f"dvc_md5.{config.MODEL_FILE}"
+    with store_lock():
+        store = sqlite_store()
+        found = None if store is None else champion_in_store(store, registry, tag)
+        if found is None:  # a tracking server, or a store this does not read: MLflow's client
+            found = champion_from_mlflow(registry, tag)
+    version, model_md5 = found
+    return {"model_name": registry.model_name, "alias": registry.champion_alias, "version": version,
+            "model_md5": model_md5}  # fmt: skip
+
+
+def champion_from_mlflow(registry: config.RegistryParams, tag: str) -> tuple[int | None, str | None]:
+    with mlflow_errors("reading the champion alias"):
         mlflow_client = client()
         version = champion_version(mlflow_client, registry)
-        tags = {} if version is None else mlflow_client.get_run(version.run_id).data.tags
-    return {
-        "model_name": registry.model_name,
-        "alias": registry.champion_alias,
-        "version": None if version is None else int(version.version),
-        "model_md5": tags.get(f"dvc_md5.{config.MODEL_FILE}"),
-    }
+        if version is None:
+            return None, None
+        return int(version.version), mlflow_client.get_run(version.run_id).data.tags.get(tag)
 
 
 def write_champion() -> str:

@@ -249,8 +249,6 @@ def parse_params(
     registry's settings skips with `build_estimators=False`). Given the data's schema, the model must also
     be one that can be served, on this data, with metrics it gives (`estimators.build_steps`).
     """
-    from mlproject.estimators import EstimatorError, build_steps, check_servable, class_scores
-
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -261,6 +259,8 @@ def parse_params(
         raise ParamsError(describe_validation_error(error, source)) from None
     if not build_estimators:
         return params
+    from mlproject.estimators import EstimatorError, build_steps, check_servable, class_scores
+
     try:
         steps = build_steps(params)
         classes = len(schema.classes) if schema is not None else None
@@ -281,9 +281,11 @@ def load_params(path: Path = PARAMS_FILE, build_estimators: bool = True) -> Para
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    if not build_estimators:  # a stage that only reads the registry's settings imports no scikit-learn
+        return parse_params(raw, str(path), build_estimators=False)
     from mlproject.dataset import SCHEMA
 
-    return parse_params(raw, str(path), build_estimators, SCHEMA if build_estimators else None)
+    return parse_params(raw, str(path), schema=SCHEMA)
 
 
 def params_json_schema() -> dict:

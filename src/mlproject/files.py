@@ -11,8 +11,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a frame is read: the champion stage writes JSON only
+    import pandas as pd
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -53,6 +55,8 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 def read_text_csv(path: Path) -> pd.DataFrame:
     """Every cell as the text the file holds: no type guessing ("NA" stays "NA", "02139" stays "02139")."""
+    import pandas as pd
+
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
 
 

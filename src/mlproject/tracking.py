@@ -10,7 +10,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from mlproject import config
@@ -95,6 +95,35 @@ def champion_version(mlflow_client, registry: config.RegistryParams):
         return mlflow_client.get_model_version_by_alias(registry.model_name, registry.champion_alias)
     except MlflowException:
         return None
+
+
+NO_CHAMPION = (None, None)
+ALIAS_QUERY = """SELECT v.version, v.run_id FROM registered_model_aliases a JOIN model_versions v
+                 ON v.name = a.name AND v.version = a.version WHERE a.name = ? AND a.alias = ?"""
+TAG_QUERY = "SELECT value FROM tags WHERE run_uuid = ? AND key = ?"
+
+
+def champion_in_store(store: Path, registry: config.RegistryParams, tag: str) -> tuple[int | None, str | None] | None:
+    """The champion's version number and its run's `tag`, read from the embedded store's file with sqlite3:
+    0.2 s where MLflow's client takes 3 (imports, and the schema check of every connection), on each
+    `dvc repro`. None when the file is not laid out as this reads it (tables missing or changed, one alias
+    in several workspaces): then MLflow's client answers. A store not yet made holds no champion."""
+    import sqlite3
+
+    if not store.exists():
+        return NO_CHAMPION
+    try:
+        with closing(sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True)) as connection:
+            found = connection.execute(ALIAS_QUERY, (registry.model_name, registry.champion_alias)).fetchall()
+            if len(found) > 1:
+                return None
+            if not found:
+                return NO_CHAMPION
+            version, run_id = found[0]
+            tags = connection.execute(TAG_QUERY, (run_id, tag)).fetchall()
+    except sqlite3.Error:
+        return None
+    return int(version), tags[0][0] if tags else None
 
 
 def sqlite_store() -> Path | None:
