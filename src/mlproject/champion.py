@@ -11,7 +11,15 @@ from __future__ import annotations
 import sys
 
 from mlproject import config, files, stage
-from mlproject.tracking import champion_in_store, champion_version, client, mlflow_errors, sqlite_store, store_lock
+from mlproject.tracking import (
+    NO_CHAMPION,
+    champion_in_store,
+    champion_version,
+    client,
+    mlflow_errors,
+    sqlite_store,
+    store_lock,
+)
 
 
 def read_champion(registry: config.RegistryParams) -> dict:
@@ -32,7 +40,7 @@ def champion_from_mlflow(registry: config.RegistryParams, tag: str) -> tuple[int
         mlflow_client = client()
         version = champion_version(mlflow_client, registry)
         if version is None:
-            return None, None
+            return NO_CHAMPION
         return int(version.version), mlflow_client.get_run(version.run_id).data.tags.get(tag)
 
 

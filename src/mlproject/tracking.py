@@ -105,9 +105,10 @@ TAG_QUERY = "SELECT value FROM tags WHERE run_uuid = ? AND key = ?"
 
 def champion_in_store(store: Path, registry: config.RegistryParams, tag: str) -> tuple[int | None, str | None] | None:
     """The champion's version number and its run's `tag`, read from the embedded store's file with sqlite3:
-    0.2 s where MLflow's client takes 3 (imports, and the schema check of every connection), on each
-    `dvc repro`. None when the file is not laid out as this reads it (tables missing or changed, one alias
-    in several workspaces): then MLflow's client answers. A store not yet made holds no champion."""
+    the champion stage, run on each `dvc repro`, takes 0.4 s instead of 4 to 7 with MLflow's client (its
+    imports, and the schema check of every connection). None when the file is not laid out as this reads it
+    (tables missing or changed, one alias in several workspaces): then MLflow's client answers. A store not
+    yet made holds no champion."""
     import sqlite3
 
     if not store.exists():
