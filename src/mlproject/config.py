@@ -8,12 +8,13 @@ out-of-range values; the model's estimators are checked by scikit-learn's own pa
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from mlproject.stage import StageError
 
@@ -30,6 +31,7 @@ TEST_DATA = PROCESSED_DIR / "test.csv"
 
 MODELS_DIR = Path("models")
 MODEL_FILE = MODELS_DIR / "model.skops"
+TUNED_FILE = MODELS_DIR / "tuned.yaml"  # the `tune` stage's best hyperparameters, by step; train reads them
 
 REPORTS_DIR = Path("reports")
 METRICS_FILE = REPORTS_DIR / "metrics.json"
@@ -96,6 +98,72 @@ class FeatureParams(_Strict):
     )
 
 
+class _Range(_Strict):
+    log: bool = Field(False, description="sample on a log scale (both bounds must then be above 0)")
+
+    @property
+    def edges(self) -> list:
+        """The values that show whether the estimator takes the whole space: both bounds."""
+        return list(self.bounds)  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Range:
+        low, high = self.bounds  # type: ignore[attr-defined]
+        if low >= high:
+            raise ValueError(f"the lower bound {low} must be below the upper bound {high}")
+        if self.log and low <= 0:
+            raise ValueError(f"a log scale needs bounds above 0, not {low}")
+        return self
+
+
+class IntRange(_Range):
+    bounds: Annotated[list[int], Field(min_length=2, max_length=2)] = Field(
+        alias="int", description="integers from the first to the second, both included"
+    )
+
+
+class FloatRange(_Range):
+    bounds: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
+        alias="float", description="numbers from the first to the second"
+    )
+
+
+Scalar = bool | int | float | str | None
+
+
+class Choice(_Strict):
+    choice: Annotated[list[Any], Field(min_length=1, description="the values to choose from")]
+
+    @field_validator("choice")
+    @classmethod
+    def _scalars(cls, values: list[Any]) -> list[Any]:
+        if nested := [value for value in values if not isinstance(value, Scalar)]:
+            raise ValueError(f"a choice is among numbers, strings, booleans and null, not {nested[0]!r}")
+        return values
+
+    @property
+    def edges(self) -> list:
+        return list(self.choice)
+
+
+def _space_kind(value: object) -> str | None:
+    """Which kind of search space a mapping of params.yaml declares, by its one key naming it."""
+    if isinstance(value, dict):
+        return next((kind for kind in ("int", "float", "choice") if kind in value), None)
+    return next((kind for kind, cls in SPACE_KINDS.items() if isinstance(value, cls)), None)
+
+
+SPACE_KINDS = {"int": IntRange, "float": FloatRange, "choice": Choice}
+SearchSpace = Annotated[
+    Annotated[IntRange, Tag("int")] | Annotated[FloatRange, Tag("float")] | Annotated[Choice, Tag("choice")],
+    Discriminator(
+        _space_kind,
+        custom_error_type="search_space",
+        custom_error_message="a search space is {int: [low, high]}, {float: [low, high]} or {choice: [values]}",
+    ),
+]
+
+
 class StepParams(_Strict):
     estimator: Annotated[
         str,
@@ -106,6 +174,11 @@ class StepParams(_Strict):
         ),
     ]
     params: dict[str, Any] = Field(default_factory=dict, description="its hyperparameters, as scikit-learn names them")
+    search: dict[str, SearchSpace] = Field(
+        default_factory=dict,
+        description="hyperparameters the `tune` stage searches (its best values replace those of params); "
+        "e.g. {n_estimators: {int: [50, 500]}, max_depth: {choice: [null, 4, 8]}}",
+    )
 
 
 def _default_steps() -> dict[str, StepParams]:
@@ -150,6 +223,23 @@ class EvaluationParams(_Strict):
     repeats: Annotated[int, Field(ge=1, le=20, description="repetitions of the K folds, each shuffled anew")] = 2
 
 
+class TuningParams(_Strict):
+    method: Literal["grid", "random", "tpe"] = Field(
+        "tpe", description="grid: every combination (ranges at evenly spaced points); random; tpe: Optuna's TPE"
+    )
+    trials: Annotated[int, Field(ge=1, le=10_000, description="settings tried, each cross-validated")] = 50
+    batch: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1_000,
+            description="trials proposed at a time, before any of their scores is known: the search is the same "
+            "on any number of workers, and this many trials (times the folds) can run at once",
+        ),
+    ] = 8
+    metric: AnyMetric | None = Field(None, description="what the search optimises (default: the comparison metric)")
+
+
 class Tolerance(_Strict):
     """An exported model (ONNX, PMML) and scikit-learn agree when |exported - sklearn| <= absolute + relative *
     |sklearn| (numpy's isclose)."""
@@ -172,7 +262,8 @@ def _metrics_of_the_task(schema: dict) -> None:
         names = list(METRICS[task])
         gate, comparison = {"metric": {"enum": names}}, {"metric": {"enum": [*names, None]}}
         return {"properties": {"registry": {"properties": {
-            "gate": {"properties": gate}, "comparison": {"properties": comparison}}}}}  # fmt: skip
+            "gate": {"properties": gate}, "comparison": {"properties": comparison}}},
+            "tuning": {"properties": comparison}}}  # fmt: skip
 
     regression = {"properties": {"task": {"const": "regression"}}, "required": ["task"]}
     schema["allOf"] = [{"if": regression, "then": metrics("regression"), "else": metrics("classification")}]
@@ -187,6 +278,7 @@ class Params(_Strict):
     features: FeatureParams = FeatureParams()
     model: ModelParams = ModelParams()
     evaluation: EvaluationParams = EvaluationParams()
+    tuning: TuningParams = TuningParams()
     registry: RegistryParams = RegistryParams()
     export: ExportParams = ExportParams()
 
@@ -202,12 +294,22 @@ class Params(_Strict):
         wanted = "min" if metrics[gate.metric] == "higher" else "max"
         if getattr(gate, wanted) is None:
             raise ValueError(f"registry.gate: {gate.metric} is better when {metrics[gate.metric]}: give {wanted}")
-        if self.registry.comparison.metric not in (None, *metrics):
-            raise ValueError(
-                f"registry.comparison.metric: {self.registry.comparison.metric!r} is not a {self.task} metric; "
-                f"one of {', '.join(metrics)}"
-            )
+        for key, metric in (
+            ("registry.comparison.metric", self.registry.comparison.metric),
+            ("tuning.metric", self.tuning.metric),
+        ):
+            if metric not in (None, *metrics):
+                raise ValueError(f"{key}: {metric!r} is not a {self.task} metric; one of {', '.join(metrics)}")
         return self
+
+    @property
+    def tuning_metric(self) -> str:
+        return self.tuning.metric or self.comparison_metric
+
+    @property
+    def search(self) -> dict[str, dict[str, IntRange | FloatRange | Choice]]:
+        """The declared search, by step; empty when no step declares one."""
+        return {name: dict(step.search) for name, step in self.model.steps.items() if step.search}
 
     @property
     def comparison_metric(self) -> str:
@@ -227,7 +329,9 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
     """One line per problem, each naming the dotted key, e.g. `model.steps.classify.estimator`."""
     lines = [f"{source} is invalid:"]
     for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"])
+        parts = [str(part) for part in problem["loc"]]
+        # a search space's kind is in the path twice: as the union's tag, then as the field it names
+        key = ".".join(part for index, part in enumerate(parts) if parts[index + 1 : index + 2] != [part])
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = "unknown key"
@@ -259,10 +363,11 @@ def parse_params(
         raise ParamsError(describe_validation_error(error, source)) from None
     if not build_estimators:
         return params
-    from mlproject.estimators import EstimatorError, build_steps, check_servable, class_scores
+    from mlproject.estimators import EstimatorError, build_steps, check_search, check_servable, class_scores
 
     try:
         steps = build_steps(params)
+        check_search(params)
         classes = len(schema.classes) if schema is not None else None
         scores = class_scores(steps[-1][1]) if params.task == "classification" else None
         params = params.with_comparison(usable_metrics(params.task, scores, classes))
@@ -272,7 +377,35 @@ def parse_params(
     return params
 
 
-def load_params(path: Path = PARAMS_FILE, build_estimators: bool = True) -> Params:
+def with_tuned(raw: object, path: Path | None) -> object:
+    """params.yaml's document with the `tune` stage's best values in place of the hand-set ones it searched.
+
+    The file is the stage's output, so a name in it that params.yaml no longer searches means the pipeline
+    has not run since params.yaml changed: said, rather than applied.
+    """
+    if path is None or not path.is_file() or not isinstance(raw, dict):
+        return raw
+    tuned = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not tuned:
+        return raw
+    merged = copy.deepcopy(raw)
+    steps = (merged.get("model") or {}).get("steps") or {}
+    for step, values in tuned.items():
+        declared = steps.get(step)
+        searched = declared.get("search") if isinstance(declared, dict) else None
+        stale = sorted(set(values) - set(searched or {})) if isinstance(values, dict) else [step]
+        if stale or not isinstance(declared, dict):
+            raise ParamsError(
+                f"{path} sets model.steps.{step}.params.{(stale or ['*'])[0]}, which params.yaml does not search "
+                "(any more): run `dvc repro`, which tunes again"
+            )
+        declared["params"] = {**(declared.get("params") or {}), **values}
+    return merged
+
+
+def load_params(path: Path = PARAMS_FILE, build_estimators: bool = True, tuned: Path | None = None) -> Params:
+    """params.yaml, checked; with `tuned` (TUNED_FILE), the values the `tune` stage found in place of the
+    hand-set ones: for the stages that depend on that file (train, register)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -281,6 +414,7 @@ def load_params(path: Path = PARAMS_FILE, build_estimators: bool = True) -> Para
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    raw = with_tuned(raw, tuned)
     if not build_estimators:  # a stage that only reads the registry's settings imports no scikit-learn
         return parse_params(raw, str(path), build_estimators=False)
     from mlproject.dataset import SCHEMA

@@ -167,6 +167,30 @@ def build_steps(params: Params) -> list[tuple[str, BaseEstimator]]:
     return steps
 
 
+def build_pipeline(params: Params, schema: DatasetSchema) -> Pipeline:
+    """features.py's preprocessing of the data's columns, then the model's steps: what `train` fits."""
+    return Pipeline([("preprocess", features.build_preprocessor(schema, params.features)), *build_steps(params)])
+
+
+def check_search(params: Params) -> None:
+    """Every searched hyperparameter is one its step takes, at both ends of its range and for every choice:
+    the search then never proposes what scikit-learn refuses (a value inside a range is, where these are)."""
+    for name, spec in params.model.steps.items():
+        for parameter, space in spec.search.items():
+            where = f"model.steps.{name}.search.{parameter}"
+            if parameter == SEEDED:
+                raise EstimatorError(f"{where}: set by seed for every step; it is not searched")
+            for value in space.edges:
+                try:
+                    build_estimator(
+                        f"model.steps.{name}", spec.estimator, {**spec.params, parameter: value}, params.seed
+                    )
+                except EstimatorError as error:
+                    said = str(error).removeprefix(f"model.steps.{name}.params.{parameter}: ")
+                    refused = "" if said.startswith("not a hyperparameter") else f"{value!r} is refused: "
+                    raise EstimatorError(f"{where}: {refused}{said}") from None
+
+
 def check_servable(steps: list[tuple[str, BaseEstimator]], params: Params, schema: DatasetSchema | None) -> None:
     """Every step can be served (given the data's schema), and the registry's metrics are ones the model gives."""
     if schema is not None:

@@ -40,6 +40,7 @@ from mlproject.tracking import (
     ensure_experiment,
     mlflow_errors,
     publish_runs_view,
+    run_name,
     store_lock,
 )
 from mlproject.validation import cross_validate
@@ -63,11 +64,6 @@ def git(*arguments: str) -> str | None:
 
 def git_commit() -> str:
     return git("rev-parse", "HEAD") or "unknown"
-
-
-def run_name() -> str:
-    """The DVC experiment this run belongs to (DVC names it in DVC_EXP_NAME), or `main` for a plain `dvc repro`."""
-    return os.environ.get("DVC_EXP_NAME") or "main"
 
 
 def lineage_tags() -> dict[str, str]:
@@ -262,7 +258,7 @@ def run(params: config.Params) -> dict:
 
 
 def write_registration() -> str:
-    outcome = run(config.load_params())
+    outcome = run(config.load_params(tuned=config.TUNED_FILE))
     files.write_json(config.REGISTRATION_FILE, outcome)
     if outcome["version"] is None:
         return f"{outcome['model_name']}: no new version, the run is logged only: {outcome['reason']}"

@@ -53,6 +53,11 @@ def plainly(message: str) -> str:
     return message
 
 
+def run_name() -> str:
+    """The DVC experiment this run belongs to (DVC names it in DVC_EXP_NAME), or `main` for a plain `dvc repro`."""
+    return os.environ.get("DVC_EXP_NAME") or "main"
+
+
 def ensure_experiment(mlflow_client, name: str) -> str:
     """The experiment's id; a new one on the embedded store keeps its artifacts in the project's mlruns/."""
     existing = mlflow_client.get_experiment_by_name(name)

@@ -12,15 +12,10 @@ from sklearn.pipeline import Pipeline
 
 from mlproject import config, stage
 from mlproject.dataset import SCHEMA
-from mlproject.estimators import build_steps
-from mlproject.features import build_preprocessor
+from mlproject.estimators import build_pipeline
 from mlproject.inputs import model_input, read_table, target
 from mlproject.model_io import save_model
 from mlproject.schema import DatasetSchema
-
-
-def build_pipeline(params: config.Params, schema: DatasetSchema) -> Pipeline:
-    return Pipeline([("preprocess", build_preprocessor(schema, params.features)), *build_steps(params)])
 
 
 def fit(train: pd.DataFrame, params: config.Params, schema: DatasetSchema = SCHEMA) -> Pipeline:
@@ -30,7 +25,7 @@ def fit(train: pd.DataFrame, params: config.Params, schema: DatasetSchema = SCHE
 
 
 def write_model() -> str:
-    params = config.load_params()
+    params = config.load_params(tuned=config.TUNED_FILE)
     model = fit(read_table(config.TRAIN_DATA, SCHEMA), params)
     save_model(model, config.MODEL_FILE)
     return f"fitted {' -> '.join(type(step).__name__ for _, step in model.steps)}, wrote {config.MODEL_FILE}"

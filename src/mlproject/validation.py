@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
+from mlproject import compute
 from mlproject.config import METRICS, EvaluationParams
 from mlproject.inputs import model_input, target
 from mlproject.metrics import metrics_of, predict, rounded
@@ -29,15 +30,26 @@ def folds_of(frame: pd.DataFrame, schema: DatasetSchema, settings: EvaluationPar
 def cross_validate(model, frame: pd.DataFrame, schema: DatasetSchema, settings: EvaluationParams, seed: int) -> dict:
     """`{metric: {"mean": m, "std": s}}` over every fold of every repeat, for the task's headline metrics.
 
-    Each fold refits an unfitted copy of `model` (its hyperparameters and random_state kept). A metric
-    that cannot be computed on some fold (ROC AUC when a fold lacks a class) is left out.
+    Each fold refits an unfitted copy of `model` (its hyperparameters and random_state kept), in this
+    process or on the Dask cluster (`mlproject.compute`); the figures do not depend on where. Not on local
+    processes: for the default model, 2 of them took 4.0 s to start and cross-validate, this one 2.5 s.
     """
-    scores: list[dict] = []
-    for train_rows, test_rows in folds_of(frame, schema, settings, seed):
-        fold_train = frame.iloc[train_rows]
-        fitted = clone(model).fit(model_input(fold_train, schema), target(fold_train, schema))
-        scores.append(metrics_of(predict(fitted, frame.iloc[test_rows], schema)))
-    names = [name for name in METRICS[schema.task] if all(name in fold for fold in scores)]
+    folds = [(model, frame, schema, rows) for rows in folds_of(frame, schema, settings, seed)]
+    return summarize(compute.run_all(fold_scores, folds, local_processes=False), schema.task)
+
+
+def fold_scores(model, frame: pd.DataFrame, schema: DatasetSchema, rows: tuple[np.ndarray, np.ndarray]) -> dict:
+    """The metrics of `model` refitted on one fold's training rows, on its held-out rows."""
+    train_rows, test_rows = rows
+    fold_train = frame.iloc[train_rows]
+    fitted = clone(model).fit(model_input(fold_train, schema), target(fold_train, schema))
+    return metrics_of(predict(fitted, frame.iloc[test_rows], schema))
+
+
+def summarize(scores: list[dict], task: str) -> dict:
+    """Each headline metric's mean and spread over the folds; one that some fold cannot give (ROC AUC when
+    a fold lacks a class) is left out."""
+    names = [name for name in METRICS[task] if all(name in fold for fold in scores)]
     return {
         name: {
             "mean": rounded(np.mean([fold[name] for fold in scores])),

@@ -37,6 +37,10 @@ def with_step(estimator: str, **hyperparameters) -> dict:
     return {"model": {"steps": {"classify": {"estimator": estimator, "params": hyperparameters}}}}
 
 
+def searching(**spaces) -> dict:
+    return {"model": {"steps": {"classify": {"estimator": "RandomForestClassifier", "search": spaces}}}}
+
+
 @pytest.mark.parametrize(
     ("raw", "key", "problem"),
     [
@@ -61,6 +65,18 @@ def with_step(estimator: str, **hyperparameters) -> dict:
         (with_step("sklearn.ensemble.Nothing"), f"{STEP}.estimator", "cannot import 'sklearn.ensemble.Nothing'"),
         (with_step("RandomForestRegressor"), f"{STEP}.estimator", "not a classifier, and task is classification"),
         (with_step("f_regression"), f"{STEP}.estimator", "is not a scikit-learn estimator class"),
+        (searching(max_depth={"int": [6, 2]}), f"{STEP}.search.max_depth.int", "lower bound 6 must be below"),
+        (searching(max_depth={"ints": [1, 2]}), f"{STEP}.search.max_depth", "a search space is {int: [low, high]}"),
+        (searching(max_depth=4), f"{STEP}.search.max_depth", "a search space is"),
+        (searching(max_samples={"float": [0, 1], "log": True}), f"{STEP}.search.max_samples.float", "above 0"),
+        (searching(max_depth={"int": [1, 2, 3]}), f"{STEP}.search.max_depth.int", "at most 2 items"),
+        (searching(max_depth={"choice": [[4]]}), f"{STEP}.search.max_depth.choice", "not [4]"),
+        (searching(max_depth={"int": [0, 8]}), f"{STEP}.search.max_depth", "0 is refused: The 'max_depth' parameter"),
+        (searching(max_dept={"int": [1, 8]}), f"{STEP}.search.max_dept", "did you mean max_depth"),
+        (searching(random_state={"int": [1, 8]}), f"{STEP}.search.random_state", "set by seed"),
+        ({"tuning": {"method": "bayes"}}, "tuning.method", "'grid', 'random' or 'tpe'"),
+        ({"tuning": {"metric": "r2"}}, "tuning.metric", "not a classification metric"),
+        ({"tuning": {"batch": 0}}, "tuning.batch", "greater than or equal to 1"),
     ],
 )
 def test_bad_params_name_the_key_and_the_problem(raw, key, problem):
@@ -145,3 +161,25 @@ def test_a_stage_that_only_reads_the_registry_settings_can_skip_building_the_est
     with pytest.raises(config.ParamsError, match="n_estimators"):
         config.parse_params(raw)
     assert config.parse_params(raw, build_estimators=False).registry == config.RegistryParams()
+
+
+def test_the_tuned_values_replace_the_hand_set_ones_only_for_the_stages_that_ask(tmp_path):
+    document = searching(n_estimators={"int": [10, 50]}, max_depth={"choice": [None, 3]})
+    document["model"]["steps"]["classify"]["params"] = {"n_estimators": 20, "min_samples_leaf": 2}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(document))
+    tuned = tmp_path / "tuned.yaml"
+    tuned.write_text("classify:\n  n_estimators: 37\n  max_depth: 3\n")
+    hand_set = config.load_params(tmp_path / "params.yaml").model.steps["classify"].params
+    assert hand_set == {"n_estimators": 20, "min_samples_leaf": 2}
+    params = config.load_params(tmp_path / "params.yaml", tuned=tuned)
+    assert params.model.steps["classify"].params == {"n_estimators": 37, "min_samples_leaf": 2, "max_depth": 3}
+    absent = config.load_params(tmp_path / "params.yaml", tuned=tmp_path / "absent.yaml")
+    assert absent.model.steps["classify"].params == hand_set
+
+
+def test_a_tuned_value_params_yaml_no_longer_searches_is_refused_by_name(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(searching(n_estimators={"int": [10, 50]})))
+    tuned = tmp_path / "tuned.yaml"
+    tuned.write_text("classify:\n  max_depth: 3\n")
+    with pytest.raises(config.ParamsError, match=r"sets model.steps.classify.params.max_depth, which params.yaml "):
+        config.load_params(tmp_path / "params.yaml", tuned=tuned)

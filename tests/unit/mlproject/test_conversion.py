@@ -152,7 +152,7 @@ def test_the_custom_examples_transformer_converts_with_its_own_converter(splits,
     """The penguins-custom example's BillRatio, fitted and exported with the converter beside it."""
     custom = load_module(EXAMPLES / "penguins-custom" / "features.py", "penguins_custom_features")
     monkeypatch.setattr(features, "ONNX_CONVERTERS", custom.ONNX_CONVERTERS)
-    monkeypatch.setattr("mlproject.train.build_preprocessor", custom.build_preprocessor)
+    monkeypatch.setattr(features, "build_preprocessor", custom.build_preprocessor)
     train, test = splits
     model = fit(train, config.Params(), PENGUINS)
     numeric = model.named_steps["preprocess"].named_transformers_["numeric"]

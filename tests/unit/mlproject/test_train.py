@@ -3,9 +3,10 @@ import pytest
 from sklearn.base import is_classifier, is_regressor
 
 from mlproject import config
+from mlproject.estimators import build_pipeline
 from mlproject.inputs import model_input, target
 from mlproject.model_io import load_model, save_model
-from mlproject.train import build_pipeline, fit
+from mlproject.train import fit
 from tests.helpers import penguins_example
 
 PENGUINS = penguins_example().SCHEMA
