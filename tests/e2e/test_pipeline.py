@@ -4,7 +4,9 @@ Tests named `penguins` are about the default example's data and are skipped when
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -17,9 +19,11 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from mlproject import config
+from mlproject.model_io import load_model
 from tests.helpers import REPO, VENV_BIN, Project, copy_project, project_env
 
 pytestmark = pytest.mark.slow
@@ -468,3 +472,26 @@ def test_a_failing_evaluate_in_a_fresh_clone_leaves_the_git_tracked_metrics_in_p
     assert "the previous reports/metrics.json put back" in failed.stdout
     status = project.run("git", "status", "--porcelain").stdout.splitlines()
     assert status == [" M src/mlproject/evaluate.py"], status
+
+
+@pytest.mark.penguins
+def test_a_declared_search_runs_as_an_experiment_and_train_fits_the_best_values(scratch):
+    scratch.set_param(
+        "model.steps.classify.search", {"n_estimators": {"int": [5, 60]}, "min_samples_leaf": {"choice": [3, 8]}}
+    )
+    scratch.set_param("tuning", {"method": "random", "trials": 4, "batch": 2, "metric": "macro_f1"})
+    scratch.run("dvc", "exp", "run", "--name", "searched")
+    tuned = yaml.safe_load((scratch.root / "models/tuned.yaml").read_text())["classify"]
+    forest = load_model(scratch.root / "models/model.skops").named_steps["classify"]
+    assert (forest.n_estimators, forest.min_samples_leaf) == (tuned["n_estimators"], tuned["min_samples_leaf"])
+    shown = csv.DictReader(io.StringIO(scratch.run("dvc", "exp", "show", "--csv").stdout))
+    (row,) = [row for row in shown if row["Experiment"] == "searched"]
+    assert row["classify.n_estimators"] == str(tuned["n_estimators"])
+    runs = runs_of(scratch)
+    (search,) = [run for run in runs if run.data.tags.get("stage") == "tune"]
+    trials = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == search.info.run_id]
+    assert search.info.run_name == "searched-tune" and search.info.status == "FINISHED" and len(trials) == 5
+    best = max(trial.data.metrics["cv.macro_f1.mean"] for trial in trials)
+    assert search.data.metrics["best.cv.macro_f1.mean"] == best
+    (registered,) = [run for run in runs if run.info.run_name == "searched" and run.data.tags.get("stage") != "tune"]
+    assert registered.data.params["model.steps.classify.params.n_estimators"] == str(tuned["n_estimators"])

@@ -89,6 +89,7 @@ def test_the_same_seed_gives_the_same_trials_scores_and_best_in_one_process_two_
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         monkeypatch.setenv(compute.SCHEDULER_VARIABLE, cluster.scheduler_address)
         assert searched(params, schema) == alone
+        assert any("safe_fold_scores" in name for name in cluster.scheduler.task_prefixes)  # the cluster did the fits
     monkeypatch.delenv(compute.SCHEDULER_VARIABLE)
     other_seed = params.model_copy(update={"seed": params.seed + 1})
     assert searched(other_seed, schema)[1] != alone[1]
