@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import secrets
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ STACK_ENV = ROOT / "deploy" / "stack.env"
 PODMAN_DIR = ROOT / "deploy" / ".podman"
 TEAM_BASE = "python:3.11-slim-bookworm"  # PostgreSQL 15 is Debian bookworm's
 MLFLOW_URL, S3_URL, BALANCER_URL = "http://127.0.0.1:5050", "http://127.0.0.1:8333", "http://127.0.0.1:8080"
+DASK_SCHEDULER, DASK_DASHBOARD = "tcp://127.0.0.1:8786", "http://127.0.0.1:8787"
 SECRETS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD", "MLFLOW_DB_PASSWORD",
            "MLFLOW_ADMIN_PASSWORD", "SERVING_PASSWORD", "MLFLOW_SECRET_KEY")  # fmt: skip
 WAIT_SECONDS = 300
@@ -116,12 +118,24 @@ def champion_status(registry: config.RegistryParams, settings: dict[str, str]) -
     return get(url, ("admin", settings["MLFLOW_ADMIN_PASSWORD"]))
 
 
+def dask_workers() -> int:
+    """How many workers the team's Dask scheduler has (0 if it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"{DASK_DASHBOARD}/json/counts.json", timeout=3) as response:
+            return int(json.loads(response.read()).get("workers", 0))
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0
+
+
 def wait_healthy(stack: Stack, settings: dict[str, str]) -> None:
     """MLflow (which waits for PostgreSQL and S3 itself), S3 and NGINX; the replicas too if there is a champion."""
     deadline = time.monotonic() + WAIT_SECONDS
     wait_until(f"MLflow ({MLFLOW_URL})", lambda: get(f"{MLFLOW_URL}/health") == 200, deadline)
     wait_until(f"S3 ({S3_URL})", lambda: get(S3_URL) in (200, 403), deadline)
     wait_until(f"NGINX ({BALANCER_URL})", lambda: get(f"{BALANCER_URL}/balancer/health") == 200, deadline)
+    workers = int(stack.env.get("DASK_WORKERS", "2"))
+    wait_until(f"the Dask scheduler and its {workers} workers ({DASK_DASHBOARD})",
+               lambda: dask_workers() >= workers, deadline)  # fmt: skip
     champion = f"models:/{stack.registry.model_name}@{stack.registry.champion_alias}"
     if champion_status(stack.registry, settings) == 200:
         wait_until("the serving replicas", lambda: get(f"{BALANCER_URL}/ready") == 200, deadline)
@@ -150,7 +164,8 @@ def up(replicas: int | None, project: str | None) -> None:
     stack.compose("up", "--detach", *(["--force-recreate"] if engine.command == "podman" else []))
     wait_healthy(stack, settings)
     print(f"team: up (build {built - started:.0f} s, start {time.perf_counter() - built:.0f} s): "
-          f"MLflow {MLFLOW_URL} (user admin), S3 {S3_URL}, serving {BALANCER_URL}")  # fmt: skip
+          f"MLflow {MLFLOW_URL} (user admin), S3 {S3_URL}, serving {BALANCER_URL}, "
+          f"Dask {DASK_SCHEDULER} (dashboard {DASK_DASHBOARD})")  # fmt: skip
 
 
 def down(volumes: bool, project: str | None) -> None:
@@ -184,12 +199,15 @@ def env() -> None:
         "# through S3 links the server would hand out.\n"
         "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=false\nMLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=false\n"
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false\n"
+        "# Tuning trials and cross-validation folds run on the stack's Dask cluster (delete this line to run\n"
+        "# them on local processes).\n"
+        f"DASK_SCHEDULER_ADDRESS={DASK_SCHEDULER}\n"
     )
     dvc("remote", "modify", "--local", "team", "access_key_id", settings["S3_ACCESS_KEY"])
     dvc("remote", "modify", "--local", "team", "secret_access_key", settings["S3_SECRET_KEY"])
     dvc("remote", "default", "--local", "team")
-    print(f"team: {config.TEAM_ENV} points MLflow at {MLFLOW_URL}; `dvc push`/`dvc pull` use the remote "
-          "`team` (keys in .dvc/config.local)")  # fmt: skip
+    print(f"team: {config.TEAM_ENV} points MLflow at {MLFLOW_URL} and the fits at Dask {DASK_SCHEDULER}; "
+          "`dvc push`/`dvc pull` use the remote `team` (keys in .dvc/config.local)")  # fmt: skip
     registry = config.load_params(ROOT / "params.yaml", build_estimators=False).registry
     if (ROOT / config.REGISTRATION_FILE).exists() and champion_status(registry, settings) in (403, 404):
         print("team: this workspace registered its model in another store and the server has no champion yet: "

@@ -11,7 +11,9 @@ whose locked libraries differ from this environment's is refused before any work
 from __future__ import annotations
 
 import os
+import platform
 import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
@@ -23,6 +25,7 @@ from mlproject.stage import StageError
 SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 WORKERS_VARIABLE = "MLPROJECT_WORKERS"  # local processes (default: one per core); 1 runs everything in this one
 CONNECT_TIMEOUT = "10s"
+PYTHON = "python"  # the key of the Python release among a worker's versions
 
 
 class ComputeError(StageError, RuntimeError):
@@ -41,17 +44,46 @@ def local_workers() -> int:
 def run_all(function: Callable[..., Any], arguments: Sequence[tuple], local_processes: bool = True) -> list[Any]:
     """`[function(*a) for a in arguments]`, in that order, on the Dask cluster if there is one, else on local
     processes (or in this one: starting them costs seconds, more than a little work saves)."""
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import Parallel, delayed
 
-    tasks = [delayed(function)(*each) for each in arguments]
+    config.use_team_env()  # `make team-env` names the team's scheduler there
     address = os.environ.get(SCHEDULER_VARIABLE)
     if address:
-        with dask_cluster(address), parallel_config(backend="dask"):
-            return Parallel()(tasks)
-    workers = min(local_workers(), len(tasks)) if local_processes else 1
+        with dask_cluster(address) as client:
+            return on_cluster(client, function, arguments)
+    workers = min(local_workers(), len(arguments)) if local_processes else 1
     if workers <= 1:
         return [function(*each) for each in arguments]
-    return Parallel(n_jobs=workers, backend="loky")(tasks)
+    return Parallel(n_jobs=workers, backend="loky")(delayed(function)(*each) for each in arguments)
+
+
+def on_cluster(client, function: Callable[..., Any], arguments: Sequence[tuple]) -> list[Any]:
+    """Each call as one Dask task that carries the project's code with it (`ByValue`), under a key of its
+    own (the dashboard shows the function's name): two experiments on one cluster share no task."""
+    from functools import partial
+    from uuid import uuid4
+
+    name = getattr(function, "__name__", "call")
+    tasks = [client.submit(ByValue(partial(function, *each)), key=f"{name}-{uuid4().hex}") for each in arguments]
+    return client.gather(tasks)
+
+
+class ByValue:
+    """A callable that pickles as cloudpickle's bytes of itself, so a worker without this project's package
+    rebuilds it from those bytes: cloudpickle sends the project's modules by value (they are registered
+    while a cluster is in use). Dask pickles a task graph with plain pickle, by reference, and not through
+    joblib either: its Dask backend batches calls in joblib's own objects, which Dask pickles by reference."""
+
+    def __init__(self, call: Callable[..., Any]):
+        self.call = call
+
+    def __call__(self, *arguments: Any) -> Any:
+        return self.call(*arguments)
+
+    def __reduce__(self):
+        import cloudpickle
+
+        return cloudpickle.loads, (cloudpickle.dumps(self.call),)
 
 
 def locked_versions() -> dict[str, str]:
@@ -65,8 +97,9 @@ def normal(name: str) -> str:
 
 
 def installed_versions(names: list[str]) -> dict[str, str | None]:
-    """What this Python has installed of each distribution (None: not installed); run on each worker."""
-    found: dict[str, str | None] = {}
+    """This Python's release (major.minor: what the code sent by value must match) and what it has
+    installed of each distribution (None: not installed); run on each worker."""
+    found: dict[str, str | None] = {PYTHON: python_release()}
     for name in names:
         try:
             found[name] = metadata.version(name)
@@ -75,9 +108,15 @@ def installed_versions(names: list[str]) -> dict[str, str | None]:
     return found
 
 
+def python_release() -> str:
+    return ".".join(platform.python_version_tuple()[:2])
+
+
 def version_mismatch(locked: dict[str, str], workers: dict[str, dict[str, str | None]]) -> str | None:
-    """The first worker library that differs from the lock, said in a line, or None."""
+    """The first worker whose Python or locked library differs from this side's, said in a line, or None."""
     for worker, versions in sorted(workers.items()):
+        if versions.get(PYTHON, python_release()) != python_release():
+            return f"Dask worker {worker} runs Python {versions[PYTHON]}, this project {python_release()}"
         for name, version in sorted(locked.items()):
             if versions.get(name) != version:
                 has = f"has {name} {versions.get(name)}" if versions.get(name) else f"lacks {name}"
@@ -91,11 +130,14 @@ def dask_cluster(address: str) -> Iterator[Any]:
     sent by value; closed on the way out."""
     import cloudpickle
     from distributed import Client
+    from distributed.versions import VersionMismatchWarning
 
     import mlproject
 
     try:
-        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=True)
+        with warnings.catch_warnings():  # a python patch release apart: the check below says what matters
+            warnings.simplefilter("ignore", VersionMismatchWarning)
+            client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False, direct_to_workers=False)
     except (OSError, TimeoutError) as error:
         raise ComputeError(
             f"the Dask scheduler at {address} does not answer ({type(error).__name__}); start it "
@@ -106,7 +148,7 @@ def dask_cluster(address: str) -> Iterator[Any]:
         if not client.scheduler_info().get("workers"):
             raise ComputeError(f"the Dask scheduler at {address} has no workers: start some (`make team-up`)")
         locked = locked_versions()
-        if problem := version_mismatch(locked, client.run(installed_versions, sorted(locked))):
+        if problem := version_mismatch(locked, client.run(ByValue(installed_versions), sorted(locked))):
             raise ComputeError(f"{problem}: rebuild the workers' image from this lock (`make team-up`)")
         yield client
     finally:

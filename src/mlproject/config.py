@@ -32,6 +32,7 @@ TEST_DATA = PROCESSED_DIR / "test.csv"
 MODELS_DIR = Path("models")
 MODEL_FILE = MODELS_DIR / "model.skops"
 TUNED_FILE = MODELS_DIR / "tuned.yaml"  # the `tune` stage's best hyperparameters, by step; train reads them
+TUNED_KEY = "tuned"
 
 REPORTS_DIR = Path("reports")
 METRICS_FILE = REPORTS_DIR / "metrics.json"
@@ -377,6 +378,12 @@ def parse_params(
     return params
 
 
+def tuned_yaml(best: dict) -> str:
+    """The `tune` stage's file: the best values by step under one key. Never an empty document: DVC keeps no
+    run-cache for a stage whose params file holds no value (train's, when nothing is searched)."""
+    return yaml.safe_dump({TUNED_KEY: best}, sort_keys=True)
+
+
 def with_tuned(raw: object, path: Path | None) -> object:
     """params.yaml's document with the `tune` stage's best values in place of the hand-set ones it searched.
 
@@ -385,7 +392,7 @@ def with_tuned(raw: object, path: Path | None) -> object:
     """
     if path is None or not path.is_file() or not isinstance(raw, dict):
         return raw
-    tuned = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    tuned = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(TUNED_KEY) or {}
     if not tuned:
         return raw
     merged = copy.deepcopy(raw)

@@ -23,16 +23,15 @@ NOT_SEARCHED = "no search declared (model.steps.<step>.search): train uses param
 
 
 def write_tuned() -> str:
-    params = config.load_params(build_estimators=False)
+    params = config.load_params()  # every key checked, searched or not: bad params stop the pipeline here
     if not params.search:
-        files.write_text(config.TUNED_FILE, "{}\n")
+        files.write_text(config.TUNED_FILE, config.tuned_yaml({}))
         return NOT_SEARCHED
     from mlproject.dataset import SCHEMA
 
-    params = config.load_params()  # the estimators and their search spaces checked this time
     SCHEMA.require_task(params.task)
     outcome = tune(params, SCHEMA)
-    files.write_text(config.TUNED_FILE, yaml.safe_dump(outcome.best, sort_keys=True))
+    files.write_text(config.TUNED_FILE, config.tuned_yaml(outcome.best))
     return outcome.summary(params.tuning_metric)
 
 
@@ -62,7 +61,7 @@ def tune(params: config.Params, schema) -> Outcome:
     from mlproject import compute, search
     from mlproject.estimators import build_pipeline
     from mlproject.inputs import read_table
-    from mlproject.validation import folds_of, summarize
+    from mlproject.validation import fold_scores_or_failure, folds_of, summarize
 
     train = read_table(config.TRAIN_DATA, schema)
     folds = list(folds_of(train, schema, params.evaluation, params.seed))
@@ -74,7 +73,7 @@ def tune(params: config.Params, schema) -> Outcome:
         """Every setting cross-validated, folds of all of them at once; a failure as its message."""
         models = [build_pipeline(with_setting(params, setting), schema) for setting in settings]
         results = compute.run_all(
-            safe_fold_scores, [(model, train, schema, rows) for model in models for rows in folds]
+            fold_scores_or_failure, [(model, train, schema, rows) for model in models for rows in folds]
         )
         per_setting = [results[index : index + len(folds)] for index in range(0, len(results), len(folds))]
         return [
@@ -102,16 +101,6 @@ def tune(params: config.Params, schema) -> Outcome:
     if not any(isinstance(result, dict) for _, result in trials) and not isinstance(hand_scores, dict):
         raise stage.StageError(f"every trial failed; the first: {trials[0][1]}")
     return outcome
-
-
-def safe_fold_scores(model, frame, schema, rows) -> dict | str:
-    """One fold's scores, or why the setting cannot be fitted (a trial that fails is told as failed)."""
-    from mlproject.validation import fold_scores
-
-    try:
-        return fold_scores(model, frame, schema, rows)
-    except Exception as error:  # noqa: BLE001 - any failure of one setting is that trial's result
-        return stage.chain_of(error)
 
 
 def score_of(result: dict | str, metric: str) -> float | None:
@@ -164,7 +153,8 @@ class TuningRun:
             self.client = tracking.client()
             experiment = tracking.ensure_experiment(self.client, self.params.registry.experiment_name)
             self.experiment_id = experiment
-            tags = {"dvc_experiment": tracking.run_name(), "stage": "tune", "tuning.method": self.params.tuning.method}
+            tags = {"dvc_experiment": tracking.run_name(), "stage": "tune", "seed": str(self.params.seed),
+                    "tuning.method": self.params.tuning.method}  # fmt: skip
             self.run_id = self.client.create_run(
                 experiment, run_name=f"{tracking.run_name()}-tune", tags=tags
             ).info.run_id

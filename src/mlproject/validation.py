@@ -18,6 +18,7 @@ from mlproject.config import METRICS, EvaluationParams
 from mlproject.inputs import model_input, target
 from mlproject.metrics import metrics_of, predict, rounded
 from mlproject.schema import DatasetSchema
+from mlproject.stage import chain_of
 
 
 def folds_of(frame: pd.DataFrame, schema: DatasetSchema, settings: EvaluationParams, seed: int):
@@ -44,6 +45,15 @@ def fold_scores(model, frame: pd.DataFrame, schema: DatasetSchema, rows: tuple[n
     fold_train = frame.iloc[train_rows]
     fitted = clone(model).fit(model_input(fold_train, schema), target(fold_train, schema))
     return metrics_of(predict(fitted, frame.iloc[test_rows], schema))
+
+
+def fold_scores_or_failure(model, frame: pd.DataFrame, schema: DatasetSchema, rows) -> dict | str:
+    """One fold's scores, or why the model cannot be fitted there, in a line: a tuning trial that fails is
+    a result of the search, not the end of it. (Sent to Dask workers: every import is at the top.)"""
+    try:
+        return fold_scores(model, frame, schema, rows)
+    except Exception as error:  # noqa: BLE001 - any failure of one setting is that trial's result
+        return chain_of(error)
 
 
 def summarize(scores: list[dict], task: str) -> dict:

@@ -481,12 +481,12 @@ def test_a_declared_search_runs_as_an_experiment_and_train_fits_the_best_values(
     )
     scratch.set_param("tuning", {"method": "random", "trials": 4, "batch": 2, "metric": "macro_f1"})
     scratch.run("dvc", "exp", "run", "--name", "searched")
-    tuned = yaml.safe_load((scratch.root / "models/tuned.yaml").read_text())["classify"]
+    tuned = yaml.safe_load((scratch.root / "models/tuned.yaml").read_text())["tuned"]["classify"]
     forest = load_model(scratch.root / "models/model.skops").named_steps["classify"]
     assert (forest.n_estimators, forest.min_samples_leaf) == (tuned["n_estimators"], tuned["min_samples_leaf"])
     shown = csv.DictReader(io.StringIO(scratch.run("dvc", "exp", "show", "--csv").stdout))
     (row,) = [row for row in shown if row["Experiment"] == "searched"]
-    assert row["classify.n_estimators"] == str(tuned["n_estimators"])
+    assert row["tuned.classify.n_estimators"] == str(tuned["n_estimators"])
     runs = runs_of(scratch)
     (search,) = [run for run in runs if run.data.tags.get("stage") == "tune"]
     trials = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == search.info.run_id]

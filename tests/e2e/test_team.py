@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,13 +31,14 @@ from benchmarks.harness import free_port, wrk
 from benchmarks.reliability import lua_script
 from mlproject import config
 from scripts.containers import find_engine
-from tests.helpers import Project, copy_project, dvc_md5, project_env
+from tests.helpers import VENV_BIN, Project, copy_project, dvc_md5, project_env
 
 pytestmark = pytest.mark.slow
 
 PROJECT_NAME = f"mlproject-team-test-{os.getpid()}"
 MLFLOW, S3, BALANCER = "http://127.0.0.1:5050", "http://127.0.0.1:8333", "http://127.0.0.1:8080"
-PORTS = {5050: "MLflow", 8080: "NGINX", 8333: "S3"}
+PORTS = {5050: "MLflow", 8080: "NGINX", 8333: "S3", 8786: "Dask", 8787: "Dask's dashboard"}
+DASHBOARD = "http://127.0.0.1:8787"
 FIGURES: dict[str, object] = {}
 
 
@@ -376,6 +378,117 @@ def test_s3_stopped_during_push_loses_nothing(stack, tmp_path):
     clone, _ = pulled_clone(project, tmp_path / "clone")
     assert yaml.safe_load((clone.root / "params.yaml").read_text())["model"]["steps"]["classify"]["params"][
         "n_estimators"] == 150  # fmt: skip
+
+
+def searching_copy(stack: TeamStack, where: Path, seed: int) -> Project:
+    """A copy of the stack's project (its data, and team.env: MLflow on the server, fits on the cluster)
+    that declares a small search."""
+    shutil.copytree(stack.project.root, where, symlinks=True)
+    project = Project(where)
+    project.set_param("seed", seed)
+    project.set_param("evaluation", {"folds": 3, "repeats": 1})
+    project.set_param("tuning", {"method": "tpe", "trials": 8, "batch": 4, "metric": None})
+    project.set_param(
+        "model.steps.classify.search", {"n_estimators": {"int": [5, 40]}, "min_samples_leaf": {"choice": [1, 3, 6]}}
+    )
+    return project
+
+
+def tune(project: Project, where: str = "cluster") -> subprocess.Popen:
+    """The tune stage, on the team's cluster (team.env names it) or on local processes."""
+    local = {"DASK_SCHEDULER_ADDRESS": ""} if where == "local" else {}
+    return subprocess.Popen([str(VENV_BIN / "python"), "-m", "mlproject.tune"], cwd=project.root,
+                            env=project_env(PYTHONPATH="src", **local), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+def searched(stack: TeamStack, project: Project, process: subprocess.Popen) -> tuple[bytes, dict]:
+    """What a finished search left: the tuned file's bytes, and each trial's params and metrics as the team's
+    MLflow server holds them (the search's run named after the experiment, the latest of that name)."""
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    experiment = project.params().registry.experiment_name
+    status, found = request(f"{MLFLOW}/api/2.0/mlflow/experiments/get-by-name?experiment_name={experiment}",
+                            stack.admin)  # fmt: skip
+    assert status == 200, found
+    ids = [found["experiment"]["experiment_id"]]
+
+    def runs(filter_string: str) -> list[dict]:
+        body = {"experiment_ids": ids, "filter": filter_string, "max_results": 1000,
+                "order_by": ["attributes.start_time DESC"]}  # fmt: skip
+        status, found = request(f"{MLFLOW}/api/2.0/mlflow/runs/search", stack.admin, body)
+        assert status == 200, found
+        return found.get("runs", [])
+
+    parent = runs(f"tags.stage = 'tune' and tags.seed = '{project.params().seed}'")[0]
+    assert parent["info"]["status"] == "FINISHED"
+    trials = {
+        run["info"]["run_name"]: (
+            sorted((p["key"], p["value"]) for p in run["data"].get("params", [])),
+            sorted((m["key"], m["value"]) for m in run["data"].get("metrics", [])),
+        )
+        for run in runs(f"tags.mlflow.parentRunId = '{parent['info']['run_id']}'")
+    }
+    assert len(trials) == 9  # the hand-set params and 8 trials
+    return (project.root / "models/tuned.yaml").read_bytes(), trials
+
+
+def cluster_counts() -> dict:
+    status, found = request(f"{DASHBOARD}/json/counts.json")
+    return found if status == 200 else {}
+
+
+def test_a_search_on_the_cluster_equals_the_local_one_even_with_a_worker_killed_midway(stack, tmp_path):
+    project = searching_copy(stack, tmp_path / "search", seed=11)
+    started = time.perf_counter()
+    local = searched(stack, project, tune(project, "local"))
+    FIGURES["8-trial search, 2 local processes (s)"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    assert searched(stack, project, tune(project)) == local
+    FIGURES["8-trial search, the 2-worker cluster (s)"] = round(time.perf_counter() - started, 1)
+
+    victim = stack.containers("dask-worker")[0]["Id"]
+    running = tune(project)
+    wait_for("the cluster to be fitting", lambda: cluster_counts().get("processing", 0) > 0, 120)
+    os.kill(stack.inspect(victim)["State"]["Pid"], signal.SIGKILL)  # a crash: the worker's tasks are lost
+    assert searched(stack, project, running) == local  # Dask ran the lost tasks again
+    wait_for("the killed worker to join again", lambda: cluster_counts().get("workers") == 2, 120)
+
+
+def test_two_searches_at_once_on_the_cluster_keep_their_own_results(stack, tmp_path):
+    first, second = searching_copy(stack, tmp_path / "a", seed=21), searching_copy(stack, tmp_path / "b", seed=22)
+    alone = {seed: searched(stack, project, tune(project, "local")) for seed, project in ((21, first), (22, second))}
+    assert alone[21] != alone[22]
+    running = [tune(first), tune(second)]  # both on the cluster at once
+    assert searched(stack, first, running[0]) == alone[21]
+    assert searched(stack, second, running[1]) == alone[22]
+
+
+def test_the_scheduler_down_when_tune_starts_is_said_in_one_line_and_nothing_is_half_written(stack, tmp_path):
+    project = searching_copy(stack, tmp_path / "down", seed=31)
+    before = {
+        "lock": (project.root / "dvc.lock").read_bytes(),
+        "tuned": (project.root / "models/tuned.yaml").read_bytes(),
+    }
+    scheduler = stack.container("dask-scheduler")
+    stack.engine.run("stop", "--time", "5", scheduler)
+    try:
+        result = project.run("dvc", "repro", "tune", check=False, timeout=300)
+    finally:
+        stack.engine.run("start", scheduler)
+    assert result.returncode != 0
+    said = [line for line in result.stderr.splitlines() if line.startswith("tune: ")]
+    assert said == [said[0]] and "the Dask scheduler at tcp://127.0.0.1:8786 does not answer" in said[0], result.stderr
+    FIGURES["tune with the scheduler stopped says"] = said[0]
+    assert (project.root / "dvc.lock").read_bytes() == before["lock"]
+    assert (project.root / "models/tuned.yaml").read_bytes() == before["tuned"]
+    body = {"experiment_ids": [], "filter": "tags.stage = 'tune' and tags.seed = '31'", "max_results": 10}
+    status, found = request(f"{MLFLOW}/api/2.0/mlflow/experiments/get-by-name?experiment_name="
+                            f"{project.params().registry.experiment_name}", stack.admin)  # fmt: skip
+    body["experiment_ids"] = [found["experiment"]["experiment_id"]]
+    status, found = request(f"{MLFLOW}/api/2.0/mlflow/runs/search", stack.admin, body)
+    assert [run["info"]["status"] for run in found["runs"]] == ["FAILED"]
+    wait_for("the workers to join the restarted scheduler", lambda: cluster_counts().get("workers") == 2, 180)
 
 
 def test_team_down_keeps_the_data_and_team_up_serves_the_same_champion_again(stack):

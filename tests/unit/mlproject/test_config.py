@@ -168,7 +168,7 @@ def test_the_tuned_values_replace_the_hand_set_ones_only_for_the_stages_that_ask
     document["model"]["steps"]["classify"]["params"] = {"n_estimators": 20, "min_samples_leaf": 2}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(document))
     tuned = tmp_path / "tuned.yaml"
-    tuned.write_text("classify:\n  n_estimators: 37\n  max_depth: 3\n")
+    tuned.write_text(config.tuned_yaml({"classify": {"n_estimators": 37, "max_depth": 3}}))
     hand_set = config.load_params(tmp_path / "params.yaml").model.steps["classify"].params
     assert hand_set == {"n_estimators": 20, "min_samples_leaf": 2}
     params = config.load_params(tmp_path / "params.yaml", tuned=tuned)
@@ -180,6 +180,6 @@ def test_the_tuned_values_replace_the_hand_set_ones_only_for_the_stages_that_ask
 def test_a_tuned_value_params_yaml_no_longer_searches_is_refused_by_name(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(searching(n_estimators={"int": [10, 50]})))
     tuned = tmp_path / "tuned.yaml"
-    tuned.write_text("classify:\n  max_depth: 3\n")
+    tuned.write_text(config.tuned_yaml({"classify": {"max_depth": 3}}))
     with pytest.raises(config.ParamsError, match=r"sets model.steps.classify.params.max_depth, which params.yaml "):
         config.load_params(tmp_path / "params.yaml", tuned=tuned)
