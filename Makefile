@@ -14,7 +14,7 @@ PIP_NOISE := grep -v "is ignored: it is neither a file nor a directory" || true
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 UI_PORT ?= 5000
 
-.PHONY: help venv system-packages repro promote exps test test-fast lint lock params-schema use-example audit ui serve image bench-pipeline bench-serve reliability team-up team-down team-env clean
+.PHONY: help venv system-packages repro promote exps test test-fast lint lock params-schema use-example audit ui serve image bench-pipeline bench-serve bench-tuning reliability team-up team-down team-env clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,9 @@ reliability: $(STAMP) system-packages ## Load and fault harness on the server (n
 
 bench-pipeline: $(STAMP) ## Time a cold and a no-op `dvc repro` in a fresh clone (EXAMPLES=all: every example too)
 	$(BIN)/python benchmarks/pipeline.py
+
+bench-tuning: $(STAMP) ## Grid, random and TPE at equal trials on the examples; a search's time locally (and on Dask if DASK_SCHEDULER_ADDRESS)
+	$(BIN)/python -m benchmarks.tuning
 
 team-up: $(STAMP) ## Start the team stack (compose.yaml): MLflow server, PostgreSQL, S3, NGINX + replicas; waits until healthy
 	bash scripts/system-packages.sh team

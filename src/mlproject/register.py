@@ -14,6 +14,7 @@ The stage says why in one line.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -47,6 +48,7 @@ from mlproject.validation import cross_validate
 
 TRACKED_FILES = (config.RAW_DATA, config.TRAIN_DATA, config.TEST_DATA, config.MODEL_FILE)
 MODEL_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
+SCORING_KEY_TAG = "scoring_key"
 
 
 def metric_name(key: str) -> str:
@@ -66,7 +68,7 @@ def git_commit() -> str:
     return git("rev-parse", "HEAD") or "unknown"
 
 
-def lineage_tags() -> dict[str, str]:
+def lineage_tags(params: config.Params) -> dict[str, str]:
     """Where the run comes from: commit, experiment, changes against its baseline or not, the md5s of its files.
 
     A queued experiment runs from a commit DVC makes of the workspace, so the tree is compared with the
@@ -85,6 +87,7 @@ def lineage_tags() -> dict[str, str]:
         "requirements_sha256": hashlib.sha256(config.LOCK_FILE.read_bytes()).hexdigest(),
     }
     tags.update({f"dvc_md5.{path}": stage.md5_of(path) for path in TRACKED_FILES})
+    tags[SCORING_KEY_TAG] = scoring_key(params)
     return tags
 
 
@@ -98,12 +101,40 @@ def model_code(directory: Path) -> Path:
     return package
 
 
-def champion_score(mlflow_client, params: config.Params, train: pd.DataFrame) -> tuple[float | None, str | None]:
+def scoring_key(params: config.Params) -> str:
+    """What a cross-validated score depends on besides the model: the training split, the folds (seed and
+    settings), the locked libraries and the project's scoring code. A run logs it; two runs with equal keys
+    score any one model alike, so the champion's own score stands in for refitting it."""
+    locks = [config.LOCK_FILE, *[path for path in (Path("requirements-model.txt"),) if path.exists()]]
+    parts = {
+        "train": stage.md5_of(config.TRAIN_DATA),
+        "seed": params.seed,
+        "evaluation": params.evaluation.model_dump(),
+        "locks": {str(path): stage.md5_of(path) for path in locks},
+        "code": {str(path): stage.md5_of(SOURCE_ROOT.parent / path) for path in closure("mlproject.validation")},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def stored_score(mlflow_client, run_id: str, metric: str, key: str) -> float | None:
+    """The comparison metric the run cross-validated, if its scoring key is `key`; else None."""
+    run = mlflow_client.get_run(run_id)
+    if run.data.tags.get(SCORING_KEY_TAG) != key:
+        return None
+    return run.data.metrics.get(metric_name(f"cv.{metric}.mean"))
+
+
+def champion_score(
+    mlflow_client, params: config.Params, train: pd.DataFrame, run_id: str, key: str
+) -> tuple[float | None, str | None]:
     """The current champion's comparison metric cross-validated on this training split with the candidate's
-    folds; or why it cannot be scored here (another schema, task or library, a missing artifact)."""
+    folds: as its run logged it when the scoring key is the same (the usual case on the main line), else
+    refitted here; or why it cannot be scored here (another schema, task or library, a missing artifact)."""
     import mlflow
 
     registry = params.registry
+    if (stored := stored_score(mlflow_client, run_id, params.comparison_metric, key)) is not None:
+        return stored, None
     try:
         champion = mlflow.sklearn.load_model(f"models:/{registry.model_name}@{registry.champion_alias}")
         scores = cross_validate(champion, train, SCHEMA, params.evaluation, params.seed)
@@ -146,7 +177,7 @@ def log_run(
         mlflow.log_params(config.flatten(params.model_dump(exclude={"export"})))
         mlflow.log_metrics({metric_name(k): float(cast(SupportsFloat, v)) for k, v in config.flatten(metrics).items()})
         servable = {} if decision.servable is None else {"servable": str(decision.servable).lower()}
-        mlflow.set_tags({**lineage_tags(), "task": params.task, "champion_decision": decision.reason, **servable})
+        mlflow.set_tags({**lineage_tags(params), "task": params.task, "champion_decision": decision.reason, **servable})
         mlflow.log_artifact(str(config.METRICS_FILE), artifact_path=str(config.REPORTS_DIR))
         mlflow.log_artifacts(str(config.PLOTS_DIR), artifact_path=str(config.PLOTS_DIR))
         mlflow.log_artifacts(str(config.FIGURES_DIR), artifact_path=str(config.FIGURES_DIR))
@@ -242,7 +273,7 @@ def run(params: config.Params) -> dict:
         if failed_gate(registry.gate, tested) is None:
             unservable = unservable_because(model, test, params)
             if previous is not None and not experiment and unservable is None:
-                champion, unscored = champion_score(mlflow_client, params, train)  # refits it: only when it matters
+                champion, unscored = champion_score(mlflow_client, params, train, incumbent.run_id, scoring_key(params))
         decision = decide_alias(params, tested, candidate, champion, experiment, unscored, unservable)
         run_id, info = log_run(params, metrics, model, decision, experiment_id, train, test)
         version = register_version(mlflow_client, registry, run_id, info, decision) if decision.register else None
