@@ -95,7 +95,7 @@ bench-serve: $(STAMP) system-packages ## Throughput and latency of the server vs
 reliability: $(STAMP) system-packages ## Load and fault harness on the server (needs `make repro`): one table of figures
 	$(BIN)/python -m benchmarks.reliability
 
-bench-pipeline: $(STAMP) ## Time a cold and a no-op `dvc repro` in a fresh clone (EXAMPLES=all: every example too)
+bench-pipeline: $(STAMP) ## Cold, no-op and one-parameter runs in a fresh clone, and each stage (EXAMPLES=all: every example too)
 	$(BIN)/python benchmarks/pipeline.py
 
 bench-tuning: $(STAMP) ## Grid, random and TPE at equal trials on the examples; a search's time locally (and on Dask if DASK_SCHEDULER_ADDRESS)
