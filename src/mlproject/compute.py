@@ -3,9 +3,9 @@ by default, or to a Dask cluster when `DASK_SCHEDULER_ADDRESS` names its schedul
 it when the team stack runs one).
 
 Results come back in the order the work was given, whatever finishes first, so where the work runs never
-changes an answer. On a cluster the project's own modules travel with each task (pickled by value), so
-workers run the code of the experiment that sent them, a queued experiment's copy included; a worker
-whose locked libraries differ from this environment's is refused before any work is sent.
+changes an answer. The project's own modules travel with each task (pickled by value), so workers run the
+code of the experiment that sent them, a queued experiment's copy included; a cluster's worker whose
+Python or locked libraries differ from this environment's is refused before any work is sent.
 """
 
 from __future__ import annotations
@@ -49,30 +49,50 @@ def run_all(function: Callable[..., Any], arguments: Sequence[tuple], local_proc
     config.use_team_env()  # `make team-env` names the team's scheduler there
     address = os.environ.get(SCHEDULER_VARIABLE)
     if address:
-        with dask_cluster(address) as client:
+        with dask_cluster(address) as client, project_by_value():
             return on_cluster(client, function, arguments)
     workers = min(local_workers(), len(arguments)) if local_processes else 1
     if workers <= 1:
         return [function(*each) for each in arguments]
-    return Parallel(n_jobs=workers, backend="loky")(delayed(function)(*each) for each in arguments)
+    with project_by_value():  # the workers run this code, whatever a fresh import would find on sys.path
+        return Parallel(n_jobs=workers, backend="loky")(delayed(calls(function, each))() for each in arguments)
+
+
+def calls(function: Callable[..., Any], arguments: tuple) -> ByValue:
+    from functools import partial
+
+    return ByValue(partial(function, *arguments))
 
 
 def on_cluster(client, function: Callable[..., Any], arguments: Sequence[tuple]) -> list[Any]:
     """Each call as one Dask task that carries the project's code with it (`ByValue`), under a key of its
     own (the dashboard shows the function's name): two experiments on one cluster share no task."""
-    from functools import partial
     from uuid import uuid4
 
     name = getattr(function, "__name__", "call")
-    tasks = [client.submit(ByValue(partial(function, *each)), key=f"{name}-{uuid4().hex}") for each in arguments]
-    return client.gather(tasks)
+    return client.gather([client.submit(calls(function, each), key=f"{name}-{uuid4().hex}") for each in arguments])
+
+
+@contextmanager
+def project_by_value() -> Iterator[None]:
+    """cloudpickle sends this project's modules by value meanwhile: a worker needs none of its files (a
+    cluster's have none; a local process would import whatever its sys.path finds, and a model MLflow
+    loaded puts its own partial copy of the package first there)."""
+    import cloudpickle
+
+    import mlproject
+
+    cloudpickle.register_pickle_by_value(mlproject)
+    try:
+        yield
+    finally:
+        cloudpickle.unregister_pickle_by_value(mlproject)
 
 
 class ByValue:
     """A callable that pickles as cloudpickle's bytes of itself, so a worker without this project's package
-    rebuilds it from those bytes: cloudpickle sends the project's modules by value (they are registered
-    while a cluster is in use). Dask pickles a task graph with plain pickle, by reference, and not through
-    joblib either: its Dask backend batches calls in joblib's own objects, which Dask pickles by reference."""
+    rebuilds it from those bytes (`project_by_value`). Needed because Dask pickles a task graph with plain
+    pickle, by reference; and not through joblib's Dask backend, whose batches Dask pickles by reference too."""
 
     def __init__(self, call: Callable[..., Any]):
         self.call = call
@@ -126,13 +146,9 @@ def version_mismatch(locked: dict[str, str], workers: dict[str, dict[str, str | 
 
 @contextmanager
 def dask_cluster(address: str) -> Iterator[Any]:
-    """A client of the scheduler at `address`, its workers checked against the lock, this project's code
-    sent by value; closed on the way out."""
-    import cloudpickle
+    """A client of the scheduler at `address`, its workers checked against the lock; closed on the way out."""
     from distributed import Client
     from distributed.versions import VersionMismatchWarning
-
-    import mlproject
 
     try:
         with warnings.catch_warnings():  # a python patch release apart: the check below says what matters
@@ -143,14 +159,14 @@ def dask_cluster(address: str) -> Iterator[Any]:
             f"the Dask scheduler at {address} does not answer ({type(error).__name__}); start it "
             f"(`make team-up`) or unset {SCHEDULER_VARIABLE} to run on local processes"
         ) from None
-    cloudpickle.register_pickle_by_value(mlproject)
     try:
         if not client.scheduler_info().get("workers"):
             raise ComputeError(f"the Dask scheduler at {address} has no workers: start some (`make team-up`)")
         locked = locked_versions()
-        if problem := version_mismatch(locked, client.run(ByValue(installed_versions), sorted(locked))):
+        with project_by_value():
+            workers = client.run(ByValue(installed_versions), sorted(locked))
+        if problem := version_mismatch(locked, workers):
             raise ComputeError(f"{problem}: rebuild the workers' image from this lock (`make team-up`)")
         yield client
     finally:
-        cloudpickle.unregister_pickle_by_value(mlproject)
         client.close()

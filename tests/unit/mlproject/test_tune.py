@@ -95,6 +95,25 @@ def test_the_same_seed_gives_the_same_trials_scores_and_best_in_one_process_two_
     assert searched(other_seed, schema)[1] != alone[1]
 
 
+def test_local_processes_run_this_code_even_where_sys_path_finds_another_copy_first(
+    project, schema, monkeypatch, tmp_path_factory
+):
+    """A model loaded with MLflow puts its partial copy of the package (the features' modules) first on
+    sys.path; processes started after it must still run the search's own code."""
+    from joblib.externals.loky import get_reusable_executor
+
+    params = small_search(schema.task)
+    monkeypatch.setenv(compute.WORKERS_VARIABLE, "1")
+    alone = searched(params, schema)
+    partial_copy = tmp_path_factory.mktemp("model-code")
+    (partial_copy / "mlproject").mkdir()
+    (partial_copy / "mlproject" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(partial_copy))
+    get_reusable_executor().shutdown(wait=True)  # new processes, started with this sys.path
+    monkeypatch.setenv(compute.WORKERS_VARIABLE, "2")
+    assert searched(params, schema) == alone
+
+
 def test_a_scheduler_that_does_not_answer_is_named_and_the_search_run_ends_failed(project, schema, monkeypatch):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
