@@ -251,8 +251,11 @@ def test_anonymous_users_and_wrong_keys_are_refused_and_nothing_runs_as_root(sta
         assert users and "root" not in users, f"{service} runs processes as {users}"
         if service == "serve":
             assert set(details["NetworkSettings"]["Networks"]) == {f"{PROJECT_NAME}_frontend"}
+        if service == "dask-worker":
+            assert set(details["NetworkSettings"]["Networks"]) == {f"{PROJECT_NAME}_compute"}
     assert published == {"db": set(), "s3": {"127.0.0.1:8333"}, "mlflow": {"127.0.0.1:5050"}, "serve": set(),
-                         "nginx": {"127.0.0.1:8080"}}  # fmt: skip
+                         "nginx": {"127.0.0.1:8080"}, "dask-scheduler": {"127.0.0.1:8786", "127.0.0.1:8787"},
+                         "dask-worker": set()}  # fmt: skip
 
 
 @pytest.mark.penguins
@@ -380,12 +383,13 @@ def test_s3_stopped_during_push_loses_nothing(stack, tmp_path):
         "n_estimators"] == 150  # fmt: skip
 
 
-def searching_copy(stack: TeamStack, where: Path, seed: int) -> Project:
+def searching_copy(stack: TeamStack, where: Path, seed: int | None = None) -> Project:
     """A copy of the stack's project (its data, and team.env: MLflow on the server, fits on the cluster)
-    that declares a small search."""
+    that declares a small search; with another seed (folds and sampler) for `python -m mlproject.tune`."""
     shutil.copytree(stack.project.root, where, symlinks=True)
     project = Project(where)
-    project.set_param("seed", seed)
+    if seed is not None:  # prepare's too: a `dvc repro` would split the data anew
+        project.set_param("seed", seed)
     project.set_param("evaluation", {"folds": 3, "repeats": 1})
     project.set_param("tuning", {"method": "tpe", "trials": 8, "batch": 4, "metric": None})
     project.set_param(
@@ -465,7 +469,7 @@ def test_two_searches_at_once_on_the_cluster_keep_their_own_results(stack, tmp_p
 
 
 def test_the_scheduler_down_when_tune_starts_is_said_in_one_line_and_nothing_is_half_written(stack, tmp_path):
-    project = searching_copy(stack, tmp_path / "down", seed=31)
+    project = searching_copy(stack, tmp_path / "down")
     before = {
         "lock": (project.root / "dvc.lock").read_bytes(),
         "tuned": (project.root / "models/tuned.yaml").read_bytes(),
@@ -482,7 +486,8 @@ def test_the_scheduler_down_when_tune_starts_is_said_in_one_line_and_nothing_is_
     FIGURES["tune with the scheduler stopped says"] = said[0]
     assert (project.root / "dvc.lock").read_bytes() == before["lock"]
     assert (project.root / "models/tuned.yaml").read_bytes() == before["tuned"]
-    body = {"experiment_ids": [], "filter": "tags.stage = 'tune' and tags.seed = '31'", "max_results": 10}
+    seed = project.params().seed  # the other tests' searches have seeds of their own
+    body = {"experiment_ids": [], "filter": f"tags.stage = 'tune' and tags.seed = '{seed}'", "max_results": 10}
     status, found = request(f"{MLFLOW}/api/2.0/mlflow/experiments/get-by-name?experiment_name="
                             f"{project.params().registry.experiment_name}", stack.admin)  # fmt: skip
     body["experiment_ids"] = [found["experiment"]["experiment_id"]]
