@@ -38,7 +38,7 @@ def project_for(example: str, scratch: Path) -> Path:
     root = scratch / example
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(root)], check=True)
     subprocess.run(["bash", "scripts/use-example.sh", example], cwd=root, check=True, capture_output=True)
-    subprocess.run(["dvc", "repro", "--quiet", "prepare"], cwd=root, check=True, env=environment(root))
+    subprocess.run(["dvc", "repro", "prepare"], cwd=root, check=True, env=environment(root), capture_output=True)
     return root
 
 

@@ -32,9 +32,10 @@ STACK_ENV = ROOT / "deploy" / "stack.env"
 PODMAN_DIR = ROOT / "deploy" / ".podman"
 TEAM_BASE = "python:3.11-slim-bookworm"  # PostgreSQL 15 is Debian bookworm's
 MLFLOW_URL, S3_URL, BALANCER_URL = "http://127.0.0.1:5050", "http://127.0.0.1:8333", "http://127.0.0.1:8080"
-DASK_SCHEDULER, DASK_DASHBOARD = "tcp://127.0.0.1:8786", "http://127.0.0.1:8787"
+DASK_SCHEDULER, DASK_DASHBOARD = "tls://127.0.0.1:8786", "http://127.0.0.1:8787"
 SECRETS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD", "MLFLOW_DB_PASSWORD",
            "MLFLOW_ADMIN_PASSWORD", "SERVING_PASSWORD", "MLFLOW_SECRET_KEY")  # fmt: skip
+DASK_TLS = ("DASK_TLS_KEY", "DASK_TLS_CERT")
 WAIT_SECONDS = 300
 
 
@@ -51,13 +52,47 @@ def stack_settings(create: bool = False) -> dict[str, str]:
         STACK_ENV.write_text(
             "# The team stack's secrets, made by `make team-up` (see deploy/stack.env.example). Keep it private.\n"
             + "".join(f"{name}={secrets.token_hex(20)}\n" for name in SECRETS)
+            + "".join(f"{name}={value}\n" for name, value in dask_tls_pair().items())
         )
         print(f"team: wrote new secrets to {STACK_ENV.relative_to(ROOT)} (git-ignored; share it out of band)")
     settings = config.read_env_file(STACK_ENV)
-    missing = [name for name in SECRETS if not settings.get(name)]
+    if create and not any(settings.get(name) for name in DASK_TLS):  # a stack.env from before the Dask cluster
+        with STACK_ENV.open("a") as stack_env:
+            stack_env.write("".join(f"{name}={value}\n" for name, value in dask_tls_pair().items()))
+        settings = config.read_env_file(STACK_ENV)
+    missing = [name for name in (*SECRETS, *DASK_TLS) if not settings.get(name)]
     if missing:
         raise TeamError(f"{STACK_ENV.relative_to(ROOT)} gives no value to {', '.join(missing)}")
     return settings
+
+
+def dask_tls_pair(days: int = 3650) -> dict[str, str]:
+    """A self-signed key and certificate for the stack's Dask cluster, each the base64 of its PEM (one line
+    in an env file). Scheduler, workers and the project's client all present it: holding it is the key."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlproject-dask")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())  # fmt: skip
+    pem_certificate = certificate.public_bytes(serialization.Encoding.PEM)
+    return {
+        "DASK_TLS_KEY": base64.b64encode(pem_key).decode(),
+        "DASK_TLS_CERT": base64.b64encode(pem_certificate).decode(),
+    }
 
 
 def compose_command(engine: Engine) -> list[str]:
@@ -200,8 +235,8 @@ def env() -> None:
         "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=false\nMLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=false\n"
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false\n"
         "# Tuning trials and cross-validation folds run on the stack's Dask cluster (delete this line to run\n"
-        "# them on local processes).\n"
-        f"DASK_SCHEDULER_ADDRESS={DASK_SCHEDULER}\n"
+        "# them on local processes), over TLS with the stack's key and certificate.\n"
+        f"DASK_SCHEDULER_ADDRESS={DASK_SCHEDULER}\n" + "".join(f"{name}={settings[name]}\n" for name in DASK_TLS)
     )
     dvc("remote", "modify", "--local", "team", "access_key_id", settings["S3_ACCESS_KEY"])
     dvc("remote", "modify", "--local", "team", "secret_access_key", settings["S3_SECRET_KEY"])

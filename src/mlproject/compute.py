@@ -26,6 +26,7 @@ SCHEDULER_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 WORKERS_VARIABLE = "MLPROJECT_WORKERS"  # local processes (default: one per core); 1 runs everything in this one
 CONNECT_TIMEOUT = "10s"
 PYTHON = "python"  # the key of the Python release among a worker's versions
+TLS_VARIABLES = ("DASK_TLS_KEY", "DASK_TLS_CERT")
 
 
 class ComputeError(StageError, RuntimeError):
@@ -144,16 +145,43 @@ def version_mismatch(locked: dict[str, str], workers: dict[str, dict[str, str | 
     return None
 
 
+def tls_security():
+    """The key and certificate a `tls://` scheduler lets in: DASK_TLS_KEY and DASK_TLS_CERT, each the base64
+    of its PEM (`make team-env` writes the team stack's to team.env)."""
+    import base64
+    import binascii
+
+    from distributed.security import Security
+
+    try:
+        key, certificate = (base64.b64decode(os.environ[name], validate=True).decode() for name in TLS_VARIABLES)
+    except KeyError as missing:
+        raise ComputeError(f"{missing.args[0]} is not set: a tls:// scheduler needs the stack's key and "
+                           "certificate (`make team-env` writes them to team.env)") from None  # fmt: skip
+    except (binascii.Error, UnicodeDecodeError):
+        raise ComputeError(f"{' and '.join(TLS_VARIABLES)} must each be the base64 of a PEM file") from None
+    return Security(require_encryption=True, tls_ca_file=certificate, tls_client_cert=certificate,
+                    tls_client_key=key)  # fmt: skip
+
+
 @contextmanager
 def dask_cluster(address: str) -> Iterator[Any]:
     """A client of the scheduler at `address`, its workers checked against the lock; closed on the way out."""
     from distributed import Client
+    from distributed.comm.core import CommClosedError
     from distributed.versions import VersionMismatchWarning
 
+    security = tls_security() if address.startswith("tls://") else None
     try:
         with warnings.catch_warnings():  # a python patch release apart: the check below says what matters
             warnings.simplefilter("ignore", VersionMismatchWarning)
-            client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False, direct_to_workers=False)
+            client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False, direct_to_workers=False,
+                            security=security)  # fmt: skip
+    except CommClosedError:  # it answered, then hung up: the TLS handshake failed
+        raise ComputeError(
+            f"the Dask scheduler at {address} refused the connection: it lets in tls:// clients holding the "
+            f"stack's key and certificate ({', '.join(TLS_VARIABLES)}: `make team-env` writes them)"
+        ) from None
     except (OSError, TimeoutError) as error:
         raise ComputeError(
             f"the Dask scheduler at {address} does not answer ({type(error).__name__}); start it "

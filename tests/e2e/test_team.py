@@ -29,8 +29,9 @@ import yaml
 
 from benchmarks.harness import free_port, wrk
 from benchmarks.reliability import lua_script
-from mlproject import config
+from mlproject import compute, config
 from scripts.containers import find_engine
+from scripts.team import dask_tls_pair
 from tests.helpers import VENV_BIN, Project, copy_project, dvc_md5, project_env
 
 pytestmark = pytest.mark.slow
@@ -215,7 +216,7 @@ def test_a_fresh_clone_pulls_byte_identical_data_and_models_and_reproduces_nothi
     assert clone.run("git", "status", "--porcelain").stdout == ""
 
 
-def test_anonymous_users_and_wrong_keys_are_refused_and_nothing_runs_as_root(stack):
+def test_anonymous_users_and_wrong_keys_are_refused_and_nothing_runs_as_root(stack, monkeypatch):
     from botocore.exceptions import ClientError
 
     assert request(f"{MLFLOW}/api/2.0/mlflow/experiments/search?max_results=1")[0] == 401
@@ -238,6 +239,24 @@ def test_anonymous_users_and_wrong_keys_are_refused_and_nothing_runs_as_root(sta
         with pytest.raises(ClientError) as refused:
             s3_client(key, secret).list_objects_v2(Bucket="dvc")
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+    # the Dask scheduler lets in only TLS clients holding the stack's key: not plain TCP, not another key
+    monkeypatch.setenv("DASK_TLS_KEY", stack.settings["DASK_TLS_KEY"])
+    monkeypatch.setenv("DASK_TLS_CERT", stack.settings["DASK_TLS_CERT"])
+    with compute.dask_cluster("tls://127.0.0.1:8786") as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+    with (
+        pytest.raises(compute.ComputeError, match="refused the connection"),
+        compute.dask_cluster("tcp://127.0.0.1:8786"),
+    ):
+        pass
+    for name, value in dask_tls_pair().items():
+        monkeypatch.setenv(name, value)
+    with (
+        pytest.raises(compute.ComputeError, match="refused the connection"),
+        compute.dask_cluster("tls://127.0.0.1:8786"),
+    ):
+        pass
 
     published = {}
     for container in stack.containers():

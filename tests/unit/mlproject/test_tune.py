@@ -148,19 +148,3 @@ def test_no_search_writes_an_empty_file_and_fits_nothing(project, monkeypatch):
     assert tune.write_tuned() == tune.NOT_SEARCHED
     assert config.TUNED_FILE.read_text() == "tuned: {}\n"
     assert not (project / "mlflow.db").exists()
-
-
-def test_a_worker_whose_libraries_differ_from_the_lock_is_named():
-    locked = {"scikit-learn": "1.9.0", "numpy": "2.3.0"}
-    assert compute.version_mismatch(locked, {"w1": dict(locked), "w2": dict(locked)}) is None
-    said = compute.version_mismatch(locked, {"w1": dict(locked), "w2": {**locked, "scikit-learn": "1.8.0"}})
-    assert said == "Dask worker w2 has scikit-learn 1.8.0, requirements.txt locks 1.9.0"
-    missing = compute.version_mismatch(locked, {"w1": {"numpy": "2.3.0", "scikit-learn": None}})
-    assert missing == "Dask worker w1 lacks scikit-learn, requirements.txt locks 1.9.0"
-
-
-@pytest.mark.parametrize("raw", ["0", "two", "-1"])
-def test_a_bad_worker_count_is_named(raw, monkeypatch):
-    monkeypatch.setenv(compute.WORKERS_VARIABLE, raw)
-    with pytest.raises(compute.ComputeError, match=f"{compute.WORKERS_VARIABLE}='{raw}'"):
-        compute.local_workers()
