@@ -45,7 +45,8 @@ class Outcome:
 
     def summary(self, metric: str) -> str:
         scored = sum(isinstance(scores, dict) for _, scores in self.trials)
-        best, hand = self.best_scores.get(metric, {}), self.hand_set[1].get(metric, {})
+        hand_set_scores = self.hand_set[1] if isinstance(self.hand_set[1], dict) else {}  # else why it failed
+        best, hand = self.best_scores.get(metric, {}), hand_set_scores.get(metric, {})
         found = ", ".join(
             f"{step}.{name}={value!r}" for step, values in self.best.items() for name, value in values.items()
         )
