@@ -501,7 +501,7 @@ def test_the_scheduler_down_when_tune_starts_is_said_in_one_line_and_nothing_is_
         stack.engine.run("start", scheduler)
     assert result.returncode != 0
     said = [line for line in result.stderr.splitlines() if line.startswith("tune: ")]
-    assert said == [said[0]] and "the Dask scheduler at tcp://127.0.0.1:8786 does not answer" in said[0], result.stderr
+    assert said == [said[0]] and "the Dask scheduler at tls://127.0.0.1:8786 does not answer" in said[0], result.stderr
     FIGURES["tune with the scheduler stopped says"] = said[0]
     assert (project.root / "dvc.lock").read_bytes() == before["lock"]
     assert (project.root / "models/tuned.yaml").read_bytes() == before["tuned"]
