@@ -68,7 +68,7 @@ def git_commit() -> str:
     return git("rev-parse", "HEAD") or "unknown"
 
 
-def lineage_tags(params: config.Params) -> dict[str, str]:
+def lineage_tags(key: str) -> dict[str, str]:
     """Where the run comes from: commit, experiment, changes against its baseline or not, the md5s of its files.
 
     A queued experiment runs from a commit DVC makes of the workspace, so the tree is compared with the
@@ -87,7 +87,7 @@ def lineage_tags(params: config.Params) -> dict[str, str]:
         "requirements_sha256": hashlib.sha256(config.LOCK_FILE.read_bytes()).hexdigest(),
     }
     tags.update({f"dvc_md5.{path}": stage.md5_of(path) for path in TRACKED_FILES})
-    tags[SCORING_KEY_TAG] = scoring_key(params)
+    tags[SCORING_KEY_TAG] = key
     return tags
 
 
@@ -165,8 +165,10 @@ def log_run(
     experiment_id: str,
     train: pd.DataFrame,
     test: pd.DataFrame,
+    key: str,
 ):
-    """One MLflow run: params, metrics, lineage tags, reports, data sets and the model (with its code)."""
+    """One MLflow run: params, metrics, lineage tags (`key`: its scoring key), reports, data sets and the model
+    (with its code)."""
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
@@ -177,7 +179,7 @@ def log_run(
         mlflow.log_params(config.flatten(params.model_dump(exclude={"export"})))
         mlflow.log_metrics({metric_name(k): float(cast(SupportsFloat, v)) for k, v in config.flatten(metrics).items()})
         servable = {} if decision.servable is None else {"servable": str(decision.servable).lower()}
-        mlflow.set_tags({**lineage_tags(params), "task": params.task, "champion_decision": decision.reason, **servable})
+        mlflow.set_tags({**lineage_tags(key), "task": params.task, "champion_decision": decision.reason, **servable})
         mlflow.log_artifact(str(config.METRICS_FILE), artifact_path=str(config.REPORTS_DIR))
         mlflow.log_artifacts(str(config.PLOTS_DIR), artifact_path=str(config.PLOTS_DIR))
         mlflow.log_artifacts(str(config.FIGURES_DIR), artifact_path=str(config.FIGURES_DIR))
@@ -263,6 +265,7 @@ def run(params: config.Params) -> dict:
     model = load_model(config.MODEL_FILE)
     train, test = read_table(config.TRAIN_DATA, SCHEMA), read_table(config.TEST_DATA, SCHEMA)
     experiment = os.environ.get("DVC_EXP_NAME")
+    key = scoring_key(params)
     with store_lock(), mlflow_errors("registering the model"):
         mlflow_client = client()
         experiment_id = ensure_experiment(mlflow_client, registry.experiment_name)
@@ -273,9 +276,9 @@ def run(params: config.Params) -> dict:
         if failed_gate(registry.gate, tested) is None:
             unservable = unservable_because(model, test, params)
             if previous is not None and not experiment and unservable is None:
-                champion, unscored = champion_score(mlflow_client, params, train, incumbent.run_id, scoring_key(params))
+                champion, unscored = champion_score(mlflow_client, params, train, incumbent.run_id, key)
         decision = decide_alias(params, tested, candidate, champion, experiment, unscored, unservable)
-        run_id, info = log_run(params, metrics, model, decision, experiment_id, train, test)
+        run_id, info = log_run(params, metrics, model, decision, experiment_id, train, test, key)
         version = register_version(mlflow_client, registry, run_id, info, decision) if decision.register else None
     return {
         "run_name": run_name(),
