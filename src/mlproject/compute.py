@@ -83,6 +83,9 @@ def project_by_value() -> Iterator[None]:
 
     import mlproject
 
+    if mlproject.__name__ in cloudpickle.list_registry_pickle_by_value():  # an outer use holds it: leave it so
+        yield
+        return
     cloudpickle.register_pickle_by_value(mlproject)
     try:
         yield

@@ -45,3 +45,13 @@ def test_a_tls_scheduler_lets_in_a_client_with_its_key_and_refuses_another(monke
         monkeypatch.delenv("DASK_TLS_KEY")
         with pytest.raises(compute.ComputeError, match="DASK_TLS_KEY is not set"):
             compute.run_all(pow, [(2, 3)])
+
+
+def test_the_project_stays_sent_by_value_until_the_outermost_use_ends():
+    import cloudpickle
+
+    with compute.project_by_value():
+        with compute.project_by_value():
+            pass
+        assert "mlproject" in cloudpickle.list_registry_pickle_by_value()
+    assert "mlproject" not in cloudpickle.list_registry_pickle_by_value()
