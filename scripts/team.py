@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from mlproject import config
+from mlproject.compute import SCHEDULER_VARIABLE, TLS_VARIABLES
 from scripts.containers import Engine, base_image, find_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +36,6 @@ MLFLOW_URL, S3_URL, BALANCER_URL = "http://127.0.0.1:5050", "http://127.0.0.1:83
 DASK_SCHEDULER, DASK_DASHBOARD = "tls://127.0.0.1:8786", "http://127.0.0.1:8787"
 SECRETS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD", "MLFLOW_DB_PASSWORD",
            "MLFLOW_ADMIN_PASSWORD", "SERVING_PASSWORD", "MLFLOW_SECRET_KEY")  # fmt: skip
-DASK_TLS = ("DASK_TLS_KEY", "DASK_TLS_CERT")
 WAIT_SECONDS = 300
 
 
@@ -52,15 +52,14 @@ def stack_settings(create: bool = False) -> dict[str, str]:
         STACK_ENV.write_text(
             "# The team stack's secrets, made by `make team-up` (see deploy/stack.env.example). Keep it private.\n"
             + "".join(f"{name}={secrets.token_hex(20)}\n" for name in SECRETS)
-            + "".join(f"{name}={value}\n" for name, value in dask_tls_pair().items())
         )
         print(f"team: wrote new secrets to {STACK_ENV.relative_to(ROOT)} (git-ignored; share it out of band)")
     settings = config.read_env_file(STACK_ENV)
-    if create and not any(settings.get(name) for name in DASK_TLS):  # a stack.env from before the Dask cluster
+    if create and not any(settings.get(name) for name in TLS_VARIABLES):  # new, or from before the Dask cluster
         with STACK_ENV.open("a") as stack_env:
             stack_env.write("".join(f"{name}={value}\n" for name, value in dask_tls_pair().items()))
         settings = config.read_env_file(STACK_ENV)
-    missing = [name for name in (*SECRETS, *DASK_TLS) if not settings.get(name)]
+    missing = [name for name in (*SECRETS, *TLS_VARIABLES) if not settings.get(name)]
     if missing:
         raise TeamError(f"{STACK_ENV.relative_to(ROOT)} gives no value to {', '.join(missing)}")
     return settings
@@ -90,8 +89,8 @@ def dask_tls_pair(days: int = 3650) -> dict[str, str]:
                                 serialization.NoEncryption())  # fmt: skip
     pem_certificate = certificate.public_bytes(serialization.Encoding.PEM)
     return {
-        "DASK_TLS_KEY": base64.b64encode(pem_key).decode(),
-        "DASK_TLS_CERT": base64.b64encode(pem_certificate).decode(),
+        name: base64.b64encode(pem).decode()
+        for name, pem in zip(TLS_VARIABLES, (pem_key, pem_certificate), strict=True)
     }
 
 
@@ -236,7 +235,7 @@ def env() -> None:
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false\n"
         "# Tuning trials and cross-validation folds run on the stack's Dask cluster (delete this line to run\n"
         "# them on local processes), over TLS with the stack's key and certificate.\n"
-        f"DASK_SCHEDULER_ADDRESS={DASK_SCHEDULER}\n" + "".join(f"{name}={settings[name]}\n" for name in DASK_TLS)
+        f"{SCHEDULER_VARIABLE}={DASK_SCHEDULER}\n" + "".join(f"{name}={settings[name]}\n" for name in TLS_VARIABLES)
     )
     dvc("remote", "modify", "--local", "team", "access_key_id", settings["S3_ACCESS_KEY"])
     dvc("remote", "modify", "--local", "team", "secret_access_key", settings["S3_SECRET_KEY"])
