@@ -82,7 +82,7 @@ def tune(params: config.Params, schema) -> Outcome:
             for results in per_setting
         ]
 
-    with TuningRun(params, metric) as tracked:
+    with TuningRun(params) as tracked:
         hand_set = hand_set_setting(params)
         trials: list[tuple[dict, dict | str]] = []
         first = True
@@ -98,7 +98,7 @@ def tune(params: config.Params, schema) -> Outcome:
                 tracked.trial(f"trial-{len(trials)}", setting, result)
         outcome = Outcome((hand_set, hand_scores), trials, direction, params.tuning.method)
         outcome.best, outcome.best_scores = best_of(outcome, metric)
-        tracked.finish(outcome, metric)
+        tracked.finish(outcome)
     if not any(isinstance(result, dict) for _, result in trials) and not isinstance(hand_scores, dict):
         raise stage.StageError(f"every trial failed; the first: {trials[0][1]}")
     return outcome
@@ -144,8 +144,8 @@ def hand_set_setting(params: config.Params) -> dict:
 class TuningRun:
     """The search in MLflow: a parent run, one child run per trial; FAILED if the search does not finish."""
 
-    def __init__(self, params: config.Params, metric: str):
-        self.params, self.metric = params, metric
+    def __init__(self, params: config.Params):
+        self.params = params
 
     def __enter__(self) -> TuningRun:
         from mlproject import tracking
@@ -178,7 +178,7 @@ class TuningRun:
             self._log(child, values, metrics)
             self.client.set_terminated(child, "FINISHED" if isinstance(result, dict) else "FAILED")
 
-    def finish(self, outcome: Outcome, metric: str) -> None:
+    def finish(self, outcome: Outcome) -> None:
         from mlproject import tracking
 
         best = {f"best.cv.{key}": value for key, value in config.flatten(outcome.best_scores).items()}
