@@ -154,6 +154,7 @@ def _space_kind(value: object) -> str | None:
     return next((kind for kind, cls in SPACE_KINDS.items() if isinstance(value, cls)), None)
 
 
+Space = IntRange | FloatRange | Choice  # one search space, of whichever kind
 SPACE_KINDS = {"int": IntRange, "float": FloatRange, "choice": Choice}
 SearchSpace = Annotated[
     Annotated[IntRange, Tag("int")] | Annotated[FloatRange, Tag("float")] | Annotated[Choice, Tag("choice")],
@@ -308,7 +309,7 @@ class Params(_Strict):
         return self.tuning.metric or self.comparison_metric
 
     @property
-    def search(self) -> dict[str, dict[str, IntRange | FloatRange | Choice]]:
+    def search(self) -> dict[str, dict[str, Space]]:
         """The declared search, by step; empty when no step declares one."""
         return {name: dict(step.search) for name, step in self.model.steps.items() if step.search}
 

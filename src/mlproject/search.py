@@ -20,9 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlproject.config import Choice, FloatRange, IntRange, TuningParams
+from mlproject.config import Choice, FloatRange, IntRange, Space, TuningParams
 
-Space = IntRange | FloatRange | Choice
 Setting = dict[str, dict[str, Any]]
 Direction = Literal["higher", "lower"]
 
