@@ -96,7 +96,7 @@ reliability: $(STAMP) system-packages ## Load and fault harness on the server (n
 	$(BIN)/python -m benchmarks.reliability
 
 bench-pipeline: $(STAMP) ## Cold, no-op and one-parameter runs in a fresh clone, and each stage (EXAMPLES=all: every example too)
-	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python -m benchmarks.pipeline
 
 bench-tuning: $(STAMP) ## Grid, random and TPE at equal trials on the examples; a search's time locally (and on Dask if DASK_SCHEDULER_ADDRESS)
 	$(BIN)/python -m benchmarks.tuning

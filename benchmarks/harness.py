@@ -28,6 +28,14 @@ RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 18
           "island": "Torgersen", "sex": "male"}  # fmt: skip
 
 
+def cpu_name() -> str:
+    """The CPU's model name, which every printed figure should carry: machines of one kind differ."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

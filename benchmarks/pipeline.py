@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.harness import cpu_name, venv_env
+
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"cold": 20.0, "no-op": 2.0, "exp run": 10.0}
 
@@ -76,8 +78,7 @@ def metrics_table(metrics: dict[str, dict]) -> list[str]:
 
 
 def main() -> int:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DASK_SCHEDULER_ADDRESS")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env = {k: v for k, v in venv_env().items() if k not in ("MLFLOW_TRACKING_URI", "DASK_SCHEDULER_ADDRESS")}
     env.setdefault("GIT_AUTHOR_NAME", "bench")
     env.setdefault("GIT_AUTHOR_EMAIL", "bench@localhost")
     env.setdefault("GIT_COMMITTER_NAME", "bench")
@@ -85,9 +86,7 @@ def main() -> int:
     wanted = os.environ.get("EXAMPLES", "")
     examples = sorted(p.name for p in (REPO / "examples").iterdir()) if wanted == "all" else wanted.split()
     measured = {name or "HEAD as it is": measure(name, env) for name in [None, *examples]}
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")  # fmt: skip
-    print(f"Fresh clone of HEAD, {os.cpu_count()} cores, {cpu}\n")
+    print(f"Fresh clone of HEAD, {os.cpu_count()} cores, {cpu_name()}\n")
     print("| project | run | wall time (s) | target (s) | within |")
     print("|---|---|---:|---:|---|")
     for project, (runs, _, _) in measured.items():

@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import yaml
 
+from benchmarks.harness import cpu_name, venv_env
+
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("grid", "random", "tpe")
 # A search space per example, for its own estimator (the step names are the example's).
@@ -43,8 +45,9 @@ def project_for(example: str, scratch: Path) -> Path:
 
 
 def environment(root: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", PYTHONPATH=str(root / "src"), **extra)
+    """The venv's, with the clone's own code and the project's own MLflow store."""
+    env = venv_env(PYTHONPATH=str(root / "src"), **extra)
+    env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
 
@@ -71,13 +74,6 @@ def search(root: Path, example: str, method: str, trials: int, **extra: str) -> 
     if done.returncode != 0 or found is None:
         raise SystemExit(f"tune failed on {example} ({method}): {done.stderr.strip() or done.stdout.strip()}")
     return Found(found[1], float(found[2]), float(found[3]), float(found[4]), seconds)
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def main() -> int:
