@@ -69,6 +69,7 @@ lock: $(STAMP) ## Recompile every lock file from its .in file (needs the network
 	$(PIP_COMPILE) --output-file requirements-uv.txt requirements-uv.in
 	$(PIP_COMPILE) --output-file requirements-server.txt requirements-server.in
 	$(PIP_COMPILE) --output-file requirements-s3.txt requirements-s3.in
+	$(PIP_COMPILE) --output-file requirements-dask.txt requirements-dask.in
 	$(if $(wildcard requirements-model.in),$(PIP_COMPILE) --output-file requirements-model.txt requirements-model.in)
 
 params-schema: $(STAMP) ## Write params.schema.json from the typed parameters (editors complete and check params.yaml)

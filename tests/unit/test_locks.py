@@ -17,6 +17,7 @@ LOCKS = {
     "requirements-uv.txt": "requirements-uv.in",
     "requirements-server.txt": "requirements-server.in",
     "requirements-s3.txt": "requirements-s3.in",
+    "requirements-dask.txt": "requirements-dask.in",
 }
 # An example's packages beyond the template's (`make use-example` puts them at the top level), compiled there.
 MODEL_LOCKS = {
