@@ -55,3 +55,30 @@ def test_the_project_stays_sent_by_value_until_the_outermost_use_ends():
             pass
         assert "mlproject" in cloudpickle.list_registry_pickle_by_value()
     assert "mlproject" not in cloudpickle.list_registry_pickle_by_value()
+
+
+def test_a_real_worker_with_another_library_version_is_refused_before_any_work(tmp_path, monkeypatch):
+    """A worker process whose environment puts threadpoolctl 3.0.0 first on its path: the check asks the
+    worker itself (importlib.metadata, as pip does), so the refusal names the worker, the library and both
+    versions, and no task runs there."""
+    from distributed import LocalCluster
+
+    site = tmp_path / "other-site"
+    (site / "threadpoolctl-3.0.0.dist-info").mkdir(parents=True)
+    (site / "threadpoolctl-3.0.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: threadpoolctl\nVersion: 3.0.0\n"
+    )
+    (tmp_path / "other_site.py").write_text(f"import sys\nsys.path.insert(0, {str(site)!r})\n")
+    ran = tmp_path / "ran"
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+        preload=[str(tmp_path / "other_site.py")],
+    ) as cluster:  # fmt: skip
+        monkeypatch.setenv(compute.SCHEDULER_VARIABLE, cluster.scheduler_address)
+        with pytest.raises(compute.ComputeError) as refused:
+            compute.run_all(ran.mkdir, [()])
+    assert f"has threadpoolctl 3.0.0, requirements.txt locks {compute.locked_versions()['threadpoolctl']}" in str(
+        refused.value
+    )
+    assert str(refused.value).startswith("Dask worker tcp://127.0.0.1:") and "\n" not in str(refused.value)
+    assert not ran.exists()
