@@ -23,10 +23,10 @@ NOT_SEARCHED = "no search declared (model.steps.<step>.search): train uses param
 
 
 def write_tuned() -> str:
-    if not config.load_params(build_estimators=False).search:  # typed keys only: train checks the estimators
+    params = config.load_params()  # every key checked, searched or not: bad params stop the pipeline here
+    if not params.search:
         files.write_text(config.TUNED_FILE, config.tuned_yaml({}))
         return NOT_SEARCHED
-    params = config.load_params()  # every estimator's params checked before a trial runs
     from mlproject.dataset import SCHEMA
 
     SCHEMA.require_task(params.task)

@@ -1,8 +1,5 @@
-import os
 import shutil
 import socket
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -151,13 +148,3 @@ def test_no_search_writes_an_empty_file_and_fits_nothing(project, monkeypatch):
     assert tune.write_tuned() == tune.NOT_SEARCHED
     assert config.TUNED_FILE.read_text() == "tuned: {}\n"
     assert not (project / "mlflow.db").exists()
-
-
-def test_no_search_costs_no_scikit_learn_import(project):
-    """Every experiment runs tune: without a search it reads the params' keys and nothing heavier."""
-    files.write_text(config.PARAMS_FILE, "seed: 1\n")
-    code = "import sys; from mlproject import tune; tune.write_tuned();"
-    code += " print(sorted({'sklearn', 'pandas'} & {*sys.modules}))"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    assert result.stdout.strip() == "[]" and config.TUNED_FILE.read_text() == "tuned: {}\n"
