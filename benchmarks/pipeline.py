@@ -151,8 +151,8 @@ def main() -> int:
     for project, found in measured.items():
         for name, (wall, imports) in found.stages.items():
             print(f"| {project} | {name} | {wall:.2f} | {imports:.2f} |")
-    print("\nThe experiment's floor (s): DVC with nothing to run; its stages in one process, with imports and warm\n")
-    print("| project | stages it ran | exp run | DVC, nothing to run | in one process | warm | floor: merged | floor: warm |")
+    print("\nThe experiment's floor (s): DVC idle (an exp run with nothing to do); its stages in one process\n")
+    print("| project | stages it ran | exp run | DVC idle | in one process | warm | floor: merged | floor: warm |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for project, found in measured.items():
         whole, warm = found.one_process
