@@ -29,10 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"cold": 20.0, "no-op": 2.0, "exp run": 10.0}
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    """The wall time of `command`, and what it printed (stdout, then stderr)."""
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    run = subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, run.stdout + run.stderr
 
 
 def experiment(clone: Path) -> str:
@@ -79,8 +80,8 @@ def stage_times(clone: Path, env: dict[str, str]) -> dict[str, tuple[float, floa
         module = re.search(r"-m ([\w.]+)", stage["cmd"])[1]  # type: ignore[index]
         alone = dict(env, PYTHONPATH="src")
         found[name] = (
-            timed([sys.executable, "-m", module], clone, alone),
-            timed([sys.executable, "-c", f"import {module}"], clone, alone),
+            timed([sys.executable, "-m", module], clone, alone)[0],
+            timed([sys.executable, "-c", f"import {module}"], clone, alone)[0],
         )
     return found
 
@@ -92,7 +93,7 @@ class Measured:
     stages: dict[str, tuple[float, float]]  # by hand, importing alone
     experiment_stages: list[str]  # what the experiment ran
     one_process: tuple[float, float]  # those stages in one process: with their imports, without
-    dvc_alone: float  # `dvc exp run` with nothing to run
+    dvc_idle: float  # `dvc exp run` with nothing to run
 
 
 def measure(example: str | None, env: dict[str, str]) -> Measured:
@@ -102,22 +103,18 @@ def measure(example: str | None, env: dict[str, str]) -> Measured:
         if example:
             subprocess.run(["bash", "scripts/use-example.sh", example], cwd=clone, check=True, capture_output=True)
             subprocess.run(["git", "commit", "--quiet", "-am", "example"], cwd=clone, check=True, env=env)
-        times = {"cold": timed(["dvc", "repro"], clone, env), "no-op": timed(["dvc", "repro"], clone, env)}
+        times = {"cold": timed(["dvc", "repro"], clone, env)[0], "no-op": timed(["dvc", "repro"], clone, env)[0]}
         metrics = json.loads((clone / "reports/metrics.json").read_text())
-        dvc_alone = timed(["dvc", "exp", "run"], clone, env)
+        dvc_idle = timed(["dvc", "exp", "run"], clone, env)[0]
         change = experiment(clone)
-        start = time.perf_counter()
-        run = subprocess.run(
-            ["dvc", "exp", "run", "-S", change], cwd=clone, env=env, check=True, capture_output=True, text=True
-        )
-        times["exp run"] = time.perf_counter() - start
-        ran = re.findall(r"Running stage '(\w+)'", run.stdout + run.stderr)
+        times["exp run"], said = timed(["dvc", "exp", "run", "-S", change], clone, env)
+        ran = re.findall(r"Running stage '(\w+)'", said)
         subprocess.run(["git", "checkout", "--quiet", "--", "."], cwd=clone, check=True)
         subprocess.run(["dvc", "checkout", "--quiet"], cwd=clone, check=True, env=env)
         stages = stage_times(clone, env)
         set_param(clone, change)
         one = in_one_process(clone, dict(env, PYTHONPATH="src", DVC_EXP_NAME="one-process"), ran)
-        return Measured(times, metrics, stages, ran, one, dvc_alone)
+        return Measured(times, metrics, stages, ran, one, dvc_idle)
 
 
 def metrics_table(metrics: dict[str, dict]) -> list[str]:
@@ -157,8 +154,8 @@ def main() -> int:
     for project, found in measured.items():
         whole, warm = found.one_process
         print(
-            f"| {project} | {', '.join(found.experiment_stages)} | {found.runs['exp run']:.1f} | {found.dvc_alone:.1f}"
-            f" | {whole:.1f} | {warm:.1f} | {found.dvc_alone + whole:.1f} | {found.dvc_alone + warm:.1f} |"
+            f"| {project} | {', '.join(found.experiment_stages)} | {found.runs['exp run']:.1f} | {found.dvc_idle:.1f}"
+            f" | {whole:.1f} | {warm:.1f} | {found.dvc_idle + whole:.1f} | {found.dvc_idle + warm:.1f} |"
         )
     print("\n" + "\n".join(metrics_table({project: found.metrics for project, found in measured.items()})))
     return 0 if all(found.runs[n] <= TARGETS[n] for found in measured.values() for n in TARGETS) else 1

@@ -64,10 +64,9 @@ def test_a_real_worker_with_another_library_version_is_refused_before_any_work(t
     from distributed import LocalCluster
 
     site = tmp_path / "other-site"
-    (site / "threadpoolctl-3.0.0.dist-info").mkdir(parents=True)
-    (site / "threadpoolctl-3.0.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: threadpoolctl\nVersion: 3.0.0\n"
-    )
+    distribution = site / "threadpoolctl-3.0.0.dist-info"
+    distribution.mkdir(parents=True)
+    (distribution / "METADATA").write_text("Metadata-Version: 2.1\nName: threadpoolctl\nVersion: 3.0.0\n")
     (tmp_path / "other_site.py").write_text(f"import sys\nsys.path.insert(0, {str(site)!r})\n")
     ran = tmp_path / "ran"
     with LocalCluster(
