@@ -6,11 +6,12 @@ Tests marked `penguins` are about the default example; they are skipped when ano
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
 
-from mlproject import config, dataset
+from mlproject import config, dataset, runner
 from mlproject.prepare import split
 from mlproject.schema import clean
 from mlproject.train import fit
@@ -30,6 +31,23 @@ from tests.helpers import (
     synthetic_frame,
     write_bundle,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_runners(tmp_path_factory):
+    """The warm runners the tests' stages start live in this session's folder, idle out soon, and end with it."""
+    folder = tmp_path_factory.mktemp("warm")
+    folder.chmod(0o700)
+    saved = {name: os.environ.get(name) for name in (runner.DIRECTORY_VARIABLE, runner.IDLE_VARIABLE)}
+    os.environ[runner.DIRECTORY_VARIABLE] = str(folder)
+    os.environ[runner.IDLE_VARIABLE] = "300"
+    yield folder
+    runner.stop_runners(folder)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def pytest_collection_modifyitems(config, items):
@@ -127,3 +145,33 @@ def regression_model(tmp_path_factory) -> ServedModel:
 @pytest.fixture(scope="session")
 def integer_class_model(tmp_path_factory) -> ServedModel:
     return served_model(integer_class_schema(), config.Params(), tmp_path_factory.mktemp("integer-class-bundle"))
+
+
+# The warm runner, on a copy of the package with a probe stage that reports how it was run.
+
+PROBE_STAGE = """
+import os, sys, time
+
+print("warm" if "sklearn" in sys.modules else "new", os.getcwd(), sys.argv[1:], os.environ.get("PROBE_SAYS"))
+print("runner", os.getppid(), "stage", os.getpid(), flush=True)
+print("to stderr", file=sys.stderr)
+options = dict(arg.split("=", 1) for arg in sys.argv[1:] if arg.startswith("--"))
+if "--ready" in options:  # say the stage's process ID, then wait to be signalled
+    with open(options["--ready"], "w") as ready:
+        ready.write(str(os.getpid()))
+    time.sleep(60)
+print("stdin", sys.stdin.read().strip())
+sys.exit(int(options.get("--exit", "0")))
+"""
+
+
+@pytest.fixture(scope="module")
+def probe_copy(tmp_path_factory):
+    """A folder holding a copy of src/mlproject with a stage `probe`, and the folder of its warm runners."""
+    root = tmp_path_factory.mktemp("probe")
+    shutil.copytree(REPO / "src" / "mlproject", root / "src" / "mlproject")
+    (root / "src" / "mlproject" / "probe.py").write_text(PROBE_STAGE)
+    warm = root / "warm"
+    warm.mkdir(mode=0o700)
+    yield root
+    runner.stop_runners(warm)

@@ -177,8 +177,11 @@ def dvc_md5(path: Path) -> str | None:
 
 
 def project_env(**overrides: str) -> dict[str, str]:
-    """The environment a user has after `source .venv/bin/activate`, with no team tracking server."""
-    env = {k: v for k, v in os.environ.items() if k != config.TRACKING_URI_VARIABLE}
+    """The environment a user has after `source .venv/bin/activate`, with no team tracking server.
+
+    Without pytest's variable, which changes with every test: the stages of all tests share warm runners.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in (config.TRACKING_URI_VARIABLE, "PYTEST_CURRENT_TEST")}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = "test"
     env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "test@localhost"

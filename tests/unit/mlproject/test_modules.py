@@ -8,9 +8,16 @@ def stages() -> dict:
     return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
 
+def stage_module(stage: dict) -> str:
+    """`... python -m mlproject.runner train` runs the module mlproject.train."""
+    runner, name = stage["cmd"].split(" -m ")[1].split()
+    assert runner == "mlproject.runner", stage["cmd"]
+    return f"mlproject.{name}"
+
+
 def test_every_stage_depends_on_exactly_the_project_files_it_imports():
     for name, stage in stages().items():
-        module = stage["cmd"].split(" -m ")[1]
+        module = stage_module(stage)
         declared = {dep for dep in stage["deps"] if dep.startswith("src/")}
         expected = {str(path) for path in closure(module)}
         assert declared == expected, (
@@ -19,7 +26,7 @@ def test_every_stage_depends_on_exactly_the_project_files_it_imports():
 
 
 def test_no_stage_depends_on_another_stages_module():
-    modules = {stage["cmd"].split(" -m ")[1] for stage in stages().values()}
+    modules = {stage_module(stage) for stage in stages().values()}
     for module in modules:
         assert not (imported_names(REPO / "src" / f"{module.replace('.', '/')}.py") & (modules - {module})), module
 

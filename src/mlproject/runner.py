@@ -1,0 +1,403 @@
+"""Run a stage in a child of a warm process, one that has already imported the libraries the stages use.
+
+Every DVC stage is a new Python process, and importing scikit-learn, skops, pandas and MLflow costs it
+seconds, more than most stages' own work. `python -m mlproject.runner <stage>` hands the stage to a
+background process (the warm runner) that imported them once: it forks a child, and the child runs
+`mlproject.<stage>` as `python -m` would, with this process's working directory, environment, module
+path, arguments and standard streams (passed over a Unix socket), so it runs the code of the folder
+DVC runs it in, a queued experiment's copy included. This process waits for the child and exits with its
+status; a signal it gets is passed on to the child, and if it is killed the runner kills the child.
+
+The runner imports no project code of its own: it imports the project's modules once to load their
+libraries, then forgets them. One runner serves one Python, one set of installed packages and one
+environment (DVC's own variables aside): a change to any of them starts another. It exits after
+MLPROJECT_WARM_IDLE seconds without work (default 1200). MLPROJECT_WARM=0 runs every stage in its own
+process, as plain `python -m mlproject.<stage>` does.
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import importlib
+import io
+import json
+import os
+import runpy
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TextIO
+
+PACKAGE = "mlproject"
+SWITCH_VARIABLE = "MLPROJECT_WARM"
+IDLE_VARIABLE = "MLPROJECT_WARM_IDLE"
+DIRECTORY_VARIABLE = "MLPROJECT_WARM_DIR"
+DEFAULT_IDLE_SECONDS = 1200.0
+START_TIMEOUT_SECONDS = 60.0
+# Variables that differ between runs of one pipeline without changing what a library reads at import.
+VOLATILE_VARIABLES = ("PWD", "OLDPWD", "SHLVL", "_")
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def runner_key(environ: dict[str, str]) -> str:
+    """What a warm process's imports depend on: the Python, the installed packages, this file, the environment."""
+    site = sorted(p for p in sys.path if "site-packages" in p and os.path.isdir(p))
+    parts = {
+        "python": [sys.executable, sys.version],
+        "packages": [[p, os.stat(p).st_mtime_ns] for p in site],
+        "runner": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "environment": sorted(
+            (k, v) for k, v in environ.items() if not k.startswith("DVC_") and k not in VOLATILE_VARIABLES
+        ),
+    }
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
+
+
+def runner_directory(environ: dict[str, str]) -> Path:
+    """A folder only this user can enter (the socket there runs code as them)."""
+    folder = Path(environ.get(DIRECTORY_VARIABLE) or Path(tempfile.gettempdir()) / f"mlproject-warm-{os.getuid()}")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = folder.stat()
+    if status.st_uid != os.getuid() or status.st_mode & 0o077:
+        raise PermissionError(f"{folder} must belong to this user alone (mode 700)")
+    return folder
+
+
+# ---------------------------------------------------------------- the client: what a DVC stage runs
+
+
+def run_stage(stage: str, args: list[str]) -> int:
+    module = f"{PACKAGE}.{stage}"
+    if os.environ.get(SWITCH_VARIABLE, "1") != "0":
+        try:
+            connection = connect(dict(os.environ))
+        except (OSError, TimeoutError) as error:
+            print(f"{stage}: no warm runner ({error}); running in this process", file=sys.stderr)
+        else:
+            if connection is not None:
+                with connection:
+                    return run_in_child(connection, module, args)
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    return 0
+
+
+def connect(environ: dict[str, str]) -> socket.socket | None:
+    """A connection to this environment's warm runner; None when there was none (one is started for next time).
+
+    A runner that is starting is waited for: it holds its lock file from its start.
+    """
+    folder = runner_directory(environ)
+    key = runner_key(environ)
+    address = folder / f"{key}.sock"
+    with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
+        return open_socket(address)
+    if not locked(folder / f"{key}.lock"):
+        start_runner(folder, key)
+        return None
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
+            return open_socket(address)
+        time.sleep(0.05)
+    raise TimeoutError(f"the warm runner did not start within {START_TIMEOUT_SECONDS:.0f} s")
+
+
+def locked(path: Path) -> bool:
+    with path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return False
+
+
+def open_socket(address: Path) -> socket.socket:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(str(address))
+    except OSError:
+        connection.close()
+        raise
+    return connection
+
+
+def start_runner(folder: Path, key: str) -> None:
+    """Start a runner in its own session, detached from this stage (it outlives it)."""
+    log = (folder / f"{key}.log").open("ab")
+    with log:
+        subprocess.Popen(  # noqa: S603 - this Python, this module
+            [sys.executable, "-m", f"{PACKAGE}.runner", "--serve", str(folder), key, package_folder()],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd="/",
+            env={**os.environ, "PYTHONPATH": str(Path(package_folder()).parent)},
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def package_folder() -> str:
+    return str(Path(__file__).resolve().parent)
+
+
+def run_in_child(connection: socket.socket, module: str, args: list[str]) -> int:
+    request = {
+        "module": module,
+        "argv": [module, *args],
+        "cwd": os.getcwd(),
+        "environ": dict(os.environ),
+        "path": [os.path.abspath(p) if p else os.getcwd() for p in sys.path],
+    }
+    child = 0
+    pending: list[int] = []  # a signal that comes before the child's ID is passed on once it is known
+
+    def pass_on(signum: int, _frame: object) -> None:
+        if not child:
+            pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signum)
+
+    for signum in FORWARDED_SIGNALS:
+        signal.signal(signum, pass_on)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+    replies = connection.makefile("r")
+    child = int(replies.readline() or 0)
+    if not child:
+        raise OSError("the warm runner refused the stage")
+    for waiting in pending:
+        pass_on(waiting, None)
+    status = replies.readline()
+    if not status:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signal.SIGKILL)
+        print(f"{module}: the warm runner stopped before the stage ended", file=sys.stderr)
+        return 1
+    return int(status)
+
+
+# ---------------------------------------------------------------- the runner: forks one child per stage
+
+
+def serve(folder: Path, key: str, package: Path) -> None:
+    lock = (folder / f"{key}.lock").open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another client started this runner a moment earlier
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    address = folder / f"{key}.sock"
+    preload(package)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # from now on, leave through `finally`: no socket left
+    address.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(address))
+    listener.listen(16)
+    idle = float(os.environ.get(IDLE_VARIABLE, DEFAULT_IDLE_SECONDS))
+    try:
+        loop(listener, [lock], idle)
+    finally:
+        address.unlink(missing_ok=True)
+        listener.close()
+
+
+def preload(package: Path) -> None:
+    """Import every project module, and every library they import inside functions, then forget the project."""
+    names = sorted(p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "runner", "__main__"))
+    libraries: set[str] = set()
+    for name in names:
+        with contextlib.suppress(Exception, SystemExit):  # a module that fails here fails in its stage too
+            importlib.import_module(f"{PACKAGE}.{name}")
+        libraries |= lazily_imported(package / f"{name}.py")
+    for library in sorted(libraries):
+        with contextlib.suppress(Exception):
+            importlib.import_module(library)
+    forget_project()
+
+
+def lazily_imported(path: Path) -> set[str]:
+    """The libraries a module imports inside its functions (the project's own aside)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import):
+                    names.update(alias.name for alias in inner.names)
+                elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                    names.add(inner.module)
+    return {name for name in names if name.split(".")[0] != PACKAGE}
+
+
+def forget_project() -> None:
+    for name in [n for n in sys.modules if n == PACKAGE or n.startswith(f"{PACKAGE}.")]:
+        del sys.modules[name]
+
+
+def loop(listener: socket.socket, own_files: list, idle: float) -> None:
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    children: dict[int, socket.socket] = {}
+    last_work = time.monotonic()
+    while children or time.monotonic() - last_work < idle:
+        for selected, _ in selector.select(timeout=0.1):
+            if selected.fileobj is listener:
+                connection, _ = listener.accept()
+                child = start_child(connection, [listener, *own_files, *children.values()])
+                if child:
+                    children[child] = connection
+                    selector.register(connection, selectors.EVENT_READ, child)
+                else:
+                    connection.close()
+            else:  # the client hung up (it was killed): its stage goes with it
+                selector.unregister(selected.fileobj)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(selected.data, signal.SIGKILL)
+        for child, code in reaped():
+            connection = children.pop(child)
+            with contextlib.suppress(KeyError):
+                selector.unregister(connection)
+            with contextlib.suppress(OSError):
+                connection.sendall(f"{code}\n".encode())
+            connection.close()
+            last_work = time.monotonic()
+
+
+def reaped() -> list[tuple[int, int]]:
+    """The children that ended, each with the exit status a shell would give it (128 + a killing signal)."""
+    ended: list[tuple[int, int]] = []
+    while True:
+        try:
+            child, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return ended
+        if child == 0:
+            return ended
+        code = os.waitstatus_to_exitcode(status)
+        ended.append((child, 128 - code if code < 0 else code))
+
+
+def start_child(connection: socket.socket, runner_files: list) -> int:
+    """Fork the child that runs the stage the client asks for; its process ID, or 0 for a request that is not one."""
+    fds: list[int] = []
+    try:
+        message, fds, _, _ = socket.recv_fds(connection, 1 << 16, 3)
+        while not message.endswith(b"\n") and (more := connection.recv(1 << 16)):
+            message += more
+        request = json.loads(message)
+    except (OSError, ValueError):
+        request = None
+    if request is None or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        return 0
+    child = os.fork()
+    if child == 0:
+        for runner_file in [*runner_files, connection]:
+            runner_file.close()
+        os._exit(run_child(request, fds))
+    with contextlib.suppress(OSError):
+        os.setpgid(child, child)  # as the child does: a signal sent at once reaches it either way
+    for fd in fds:
+        os.close(fd)
+    connection.sendall(f"{child}\n".encode())
+    return child
+
+
+def run_child(request: dict, fds: list[int]) -> int:
+    """In the forked child: become the stage's process, as `python -m` would have made it, and run it."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        for signum in FORWARDED_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["environ"])
+        sys.path[:] = request["path"]
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding=sys.stdin.encoding)
+        sys.stdout, sys.stderr = (standard_stream(fd, stream) for fd, stream in ((1, sys.stdout), (2, sys.stderr)))
+        sys.argv = request["argv"]
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as stop:
+        code = exit_code(stop.code)
+    except BaseException:  # noqa: BLE001 - as Python itself would: the traceback, then status 1
+        import traceback
+
+        traceback.print_exc()
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()  # MLflow ends its runs there, as it would at a normal exit
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    return code
+
+
+def standard_stream(fd: int, previous: TextIO) -> io.TextIOWrapper:
+    interactive = os.isatty(fd)
+    return io.TextIOWrapper(
+        io.FileIO(fd, "w", closefd=False),
+        encoding=previous.encoding,
+        errors=previous.errors,
+        line_buffering=interactive,
+        write_through=bool(os.environ.get("PYTHONUNBUFFERED")),
+    )
+
+
+def exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def stop_runners(folder: Path) -> list[int]:
+    """Stop every warm runner of a folder (a stage one of them runs is ended too); their process IDs."""
+    stopped = []
+    for lock in sorted(folder.glob("*.lock")):
+        if locked(lock) and (pid := lock.read_text().strip()).isdigit():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
+                stopped.append(int(pid))
+    return stopped
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--serve"]:
+        folder, key, package = sys.argv[2:5]
+        serve(Path(folder), key, Path(package))
+        return 0
+    if sys.argv[1:2] == ["--stop"]:
+        stopped = stop_runners(runner_directory(dict(os.environ)))
+        print(f"stopped {len(stopped)} warm runner(s)")
+        return 0
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        print("usage: python -m mlproject.runner <stage> [arguments] | --stop", file=sys.stderr)
+        return 2
+    return run_stage(sys.argv[1], sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
