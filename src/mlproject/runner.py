@@ -45,6 +45,9 @@ DEFAULT_IDLE_SECONDS = 1200.0
 START_TIMEOUT_SECONDS = 60.0
 # Variables that differ between runs of one pipeline without changing what a library reads at import.
 VOLATILE_VARIABLES = ("PWD", "OLDPWD", "SHLVL", "_")
+# Left for the stage to import: onnxruntime opens its telemetry's SQLite store when it is imported, and an
+# SQLite connection must not cross a fork (each stage opens its own, as a new Python would).
+NOT_PRELOADED = ("onnxruntime",)
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -101,9 +104,14 @@ def connect(environ: dict[str, str]) -> socket.socket | None:
     address = folder / f"{key}.sock"
     with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
         return open_socket(address)
-    if not locked(folder / f"{key}.lock"):
-        start_runner(folder, key)
-        return None
+    with (folder / f"{key}.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # a runner holds it: it is starting, or stopping
+        else:
+            start_runner(folder, key, lock.fileno())  # it inherits the lock: no second runner can start
+            return None
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
@@ -132,12 +140,13 @@ def open_socket(address: Path) -> socket.socket:
     return connection
 
 
-def start_runner(folder: Path, key: str) -> None:
-    """Start a runner in its own session, detached from this stage (it outlives it)."""
+def start_runner(folder: Path, key: str, lock: int) -> None:
+    """Start a runner in its own session, detached from this stage (it outlives it), holding the lock."""
     log = (folder / f"{key}.log").open("ab")
     with log:
         subprocess.Popen(  # noqa: S603 - this Python, this module
-            [sys.executable, "-m", f"{PACKAGE}.runner", "--serve", str(folder), key, package_folder()],
+            [sys.executable, "-m", f"{PACKAGE}.runner", "--serve", str(folder), key, package_folder(), str(lock)],
+            pass_fds=[lock],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -193,12 +202,8 @@ def run_in_child(connection: socket.socket, module: str, args: list[str]) -> int
 # ---------------------------------------------------------------- the runner: forks one child per stage
 
 
-def serve(folder: Path, key: str, package: Path) -> None:
-    lock = (folder / f"{key}.lock").open("a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return  # another client started this runner a moment earlier
+def serve(folder: Path, key: str, package: Path, lock_fd: int) -> None:
+    lock = os.fdopen(lock_fd, "a")  # locked by the client that started this runner, until this process ends
     lock.truncate(0)
     lock.write(f"{os.getpid()}\n")
     lock.flush()
@@ -218,30 +223,32 @@ def serve(folder: Path, key: str, package: Path) -> None:
 
 
 def preload(package: Path) -> None:
-    """Import every project module, and every library they import inside functions, then forget the project."""
+    """Import every project module, and every library they import (in functions too), then forget the project."""
     names = sorted(p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "runner", "__main__"))
     libraries: set[str] = set()
+    blocked = {name: sys.modules.setdefault(name, None) for name in NOT_PRELOADED}  # None: ImportError
     for name in names:
         with contextlib.suppress(Exception, SystemExit):  # a module that fails here fails in its stage too
             importlib.import_module(f"{PACKAGE}.{name}")
-        libraries |= lazily_imported(package / f"{name}.py")
+        libraries |= imported_libraries(package / f"{name}.py")
     for library in sorted(libraries):
         with contextlib.suppress(Exception):
             importlib.import_module(library)
+    for name, module in blocked.items():
+        if module is None:
+            del sys.modules[name]
     forget_project()
 
 
-def lazily_imported(path: Path) -> set[str]:
-    """The libraries a module imports inside its functions (the project's own aside)."""
+def imported_libraries(path: Path) -> set[str]:
+    """The libraries a module imports, in its functions too (the project's own aside)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.FunctionDef):
-            for inner in ast.walk(node):
-                if isinstance(inner, ast.Import):
-                    names.update(alias.name for alias in inner.names)
-                elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
-                    names.add(inner.module)
-    return {name for name in names if name.split(".")[0] != PACKAGE}
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return {name for name in names if name.split(".")[0] not in (PACKAGE, *NOT_PRELOADED)}
 
 
 def forget_project() -> None:
@@ -386,8 +393,8 @@ def stop_runners(folder: Path) -> list[int]:
 
 def main() -> int:
     if sys.argv[1:2] == ["--serve"]:
-        folder, key, package = sys.argv[2:5]
-        serve(Path(folder), key, Path(package))
+        folder, key, package, lock = sys.argv[2:6]
+        serve(Path(folder), key, Path(package), int(lock))
         return 0
     if sys.argv[1:2] == ["--stop"]:
         stopped = stop_runners(runner_directory(dict(os.environ)))
