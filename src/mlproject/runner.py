@@ -226,7 +226,9 @@ def preload(package: Path) -> None:
     """Import every project module, and every library they import (in functions too), then forget the project."""
     names = sorted(p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "runner", "__main__"))
     libraries: set[str] = set()
-    blocked = {name: sys.modules.setdefault(name, None) for name in NOT_PRELOADED}  # None: ImportError
+    blocked = [name for name in NOT_PRELOADED if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # importing it raises ImportError
     for name in names:
         with contextlib.suppress(Exception, SystemExit):  # a module that fails here fails in its stage too
             importlib.import_module(f"{PACKAGE}.{name}")
@@ -234,9 +236,8 @@ def preload(package: Path) -> None:
     for library in sorted(libraries):
         with contextlib.suppress(Exception):
             importlib.import_module(library)
-    for name, module in blocked.items():
-        if module is None:
-            del sys.modules[name]
+    for name in blocked:
+        del sys.modules[name]
     forget_project()
 
 
