@@ -83,7 +83,7 @@ def run_stage(stage: str, args: list[str]) -> int:
     if os.environ.get(SWITCH_VARIABLE, "1") != "0":
         try:
             connection = connect(dict(os.environ))
-        except (OSError, TimeoutError) as error:
+        except (OSError, ValueError) as error:
             print(f"{stage}: no warm runner ({error}); running in this process", file=sys.stderr)
         else:
             if connection is not None:
@@ -99,6 +99,7 @@ def connect(environ: dict[str, str]) -> socket.socket | None:
 
     A runner that is starting is waited for: it holds its lock file from its start.
     """
+    idle_seconds(environ)  # a bad value is said here, where the stage can say it
     folder = runner_directory(environ)
     key = runner_key(environ)
     address = folder / f"{key}.sock"
@@ -116,8 +117,18 @@ def connect(environ: dict[str, str]) -> socket.socket | None:
     while time.monotonic() < deadline:
         with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
             return open_socket(address)
+        if not locked(folder / f"{key}.lock"):
+            raise OSError(f"the warm runner ended while it started; its log is {folder / key}.log")
         time.sleep(0.05)
     raise TimeoutError(f"the warm runner did not start within {START_TIMEOUT_SECONDS:.0f} s")
+
+
+def idle_seconds(environ: dict[str, str]) -> float:
+    value = environ.get(IDLE_VARIABLE, str(DEFAULT_IDLE_SECONDS))
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{IDLE_VARIABLE} must be a number of seconds, not {value!r}") from None
 
 
 def locked(path: Path) -> bool:
@@ -214,7 +225,7 @@ def serve(folder: Path, key: str, package: Path, lock_fd: int) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(address))
     listener.listen(16)
-    idle = float(os.environ.get(IDLE_VARIABLE, DEFAULT_IDLE_SECONDS))
+    idle = idle_seconds(dict(os.environ))
     try:
         loop(listener, [lock], idle)
     finally:

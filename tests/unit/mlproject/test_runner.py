@@ -137,3 +137,19 @@ def ended(pid, timeout=10.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def test_a_bad_setting_is_said_in_one_line_and_the_stage_still_runs(tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(runner.Path(runner.__file__).parent, root / "src" / "mlproject")
+    (root / "src/mlproject/probe.py").write_text('print("ran")\n')
+    (root / "warm").mkdir(mode=0o700)
+    result = probe(root, MLPROJECT_WARM_IDLE="soon")
+    assert result.stdout == "ran\n" and result.returncode == 0
+    assert result.stderr == (
+        "probe: no warm runner (MLPROJECT_WARM_IDLE must be a number of seconds, not 'soon'); running in this process\n"
+    )
+    (root / "warm").chmod(0o755)  # others could reach the socket: no runner there
+    result = probe(root)
+    assert result.stdout == "ran\n" and "must belong to this user alone (mode 700)" in result.stderr
+    assert not list((root / "warm").iterdir())
