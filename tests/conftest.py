@@ -152,10 +152,17 @@ def integer_class_model(tmp_path_factory) -> ServedModel:
 PROBE_STAGE = """
 import os, sys, time
 
+import mlserve.manifest  # the runner's preload imports it too
+
 print("warm" if "sklearn" in sys.modules else "new", os.getcwd(), sys.argv[1:], os.environ.get("PROBE_SAYS"))
 print("runner", os.getppid(), "stage", os.getpid(), flush=True)
 print("to stderr", file=sys.stderr)
 options = dict(arg.split("=", 1) for arg in sys.argv[1:] if arg.startswith("--"))
+if "--modules" in options:  # where the project's other package comes from
+    print("mlserve", mlserve.manifest.__file__)
+if "--joblib" in options:  # worker processes, which must be told to stop when the stage ends
+    from joblib import Parallel, delayed
+    print(sum(Parallel(n_jobs=2, backend="loky")(delayed(abs)(-n) for n in range(4))))
 if "--ready" in options:  # say the stage's process ID, then wait to be signalled
     with open(options["--ready"], "w") as ready:
         ready.write(str(os.getpid()))
@@ -169,7 +176,8 @@ sys.exit(int(options.get("--exit", "0")))
 def probe_copy(tmp_path_factory):
     """A folder holding a copy of src/mlproject with a stage `probe`, and the folder of its warm runners."""
     root = tmp_path_factory.mktemp("probe")
-    shutil.copytree(REPO / "src" / "mlproject", root / "src" / "mlproject")
+    for package in ("mlproject", "mlserve"):
+        shutil.copytree(REPO / "src" / package, root / "src" / package)
     (root / "src" / "mlproject" / "probe.py").write_text(PROBE_STAGE)
     warm = root / "warm"
     warm.mkdir(mode=0o700)

@@ -25,14 +25,18 @@ import hashlib
 import importlib
 import io
 import json
+import math
 import os
 import runpy
 import selectors
 import signal
 import socket
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -67,12 +71,19 @@ def runner_key(environ: dict[str, str]) -> str:
 
 def runner_directory(environ: dict[str, str]) -> Path:
     """A folder only this user can enter (the socket there runs code as them)."""
-    folder = Path(environ.get(DIRECTORY_VARIABLE) or Path(tempfile.gettempdir()) / f"mlproject-warm-{os.getuid()}")
+    default = Path(tempfile.gettempdir()) / f"mlproject-warm-{os.getuid()}"
+    folder = Path(environ.get(DIRECTORY_VARIABLE) or default).absolute()  # the runner works from /
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    status = folder.stat()
-    if status.st_uid != os.getuid() or status.st_mode & 0o077:
-        raise PermissionError(f"{folder} must belong to this user alone (mode 700)")
+    status = folder.lstat()  # a symbolic link could be pointed elsewhere after this check
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o077:
+        raise PermissionError(f"{folder} must be a folder (not a link) of this user alone (mode 700)")
     return folder
+
+
+def same_user(connection: socket.socket) -> bool:
+    """Whether the process at the other end of a Unix socket runs as this user."""
+    _, uid, _ = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return uid == os.getuid()
 
 
 # ---------------------------------------------------------------- the client: what a DVC stage runs
@@ -88,10 +99,20 @@ def run_stage(stage: str, args: list[str]) -> int:
         else:
             if connection is not None:
                 with connection:
-                    return run_in_child(connection, module, args)
+                    try:
+                        return run_in_child(connection, module, args)
+                    except HandshakeError as error:
+                        print(
+                            f"{stage}: the warm runner did not take the stage ({error}); running in this process",
+                            file=sys.stderr,
+                        )
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
     return 0
+
+
+class HandshakeError(OSError):
+    """The runner did not start the stage (it was stopping, say): the stage has not run."""
 
 
 def connect(environ: dict[str, str]) -> socket.socket | None:
@@ -126,9 +147,12 @@ def connect(environ: dict[str, str]) -> socket.socket | None:
 def idle_seconds(environ: dict[str, str]) -> float:
     value = environ.get(IDLE_VARIABLE, str(DEFAULT_IDLE_SECONDS))
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        raise ValueError(f"{IDLE_VARIABLE} must be a number of seconds, not {value!r}") from None
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{IDLE_VARIABLE} must be a number of seconds above 0, not {value!r}")
+    return seconds
 
 
 def locked(path: Path) -> bool:
@@ -145,6 +169,8 @@ def open_socket(address: Path) -> socket.socket:
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.connect(str(address))
+        if not same_user(connection):
+            raise PermissionError(f"{address} is served by another user")
     except OSError:
         connection.close()
         raise
@@ -173,7 +199,7 @@ def package_folder() -> str:
 
 
 def run_in_child(connection: socket.socket, module: str, args: list[str]) -> int:
-    request = {
+    request: dict[str, object] = {
         "module": module,
         "argv": [module, *args],
         "cwd": os.getcwd(),
@@ -190,15 +216,21 @@ def run_in_child(connection: socket.socket, module: str, args: list[str]) -> int
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child, signum)
 
+    ignored = [signum for signum in FORWARDED_SIGNALS if signal.getsignal(signum) == signal.SIG_IGN]
+    request["ignored"] = [int(signum) for signum in ignored]  # nohup's SIGHUP, say: ignored by the stage too
     for signum in FORWARDED_SIGNALS:
-        signal.signal(signum, pass_on)
+        if signum not in ignored:
+            signal.signal(signum, pass_on)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
-    replies = connection.makefile("r")
-    child = int(replies.readline() or 0)
+    try:
+        socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+        replies = connection.makefile("r")
+        child = int(replies.readline() or 0)
+    except (OSError, ValueError) as error:
+        raise HandshakeError(str(error) or type(error).__name__) from error
     if not child:
-        raise OSError("the warm runner refused the stage")
+        raise HandshakeError("it closed the connection")
     for waiting in pending:
         pass_on(waiting, None)
     status = replies.readline()
@@ -249,7 +281,7 @@ def preload(package: Path) -> None:
             importlib.import_module(library)
     for name in blocked:
         del sys.modules[name]
-    forget_project()
+    forget_project(package.parent)
 
 
 def imported_libraries(path: Path) -> set[str]:
@@ -260,12 +292,23 @@ def imported_libraries(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
-    return {name for name in names if name.split(".")[0] not in (PACKAGE, *NOT_PRELOADED)}
+    source = path.parent.parent
+    ours = {
+        name
+        for name in names
+        if (source / name.split(".")[0]).exists() or (source / f"{name.split('.')[0]}.py").exists()
+    }
+    return {name for name in names - ours if name.split(".")[0] not in NOT_PRELOADED}
 
 
-def forget_project() -> None:
-    for name in [n for n in sys.modules if n == PACKAGE or n.startswith(f"{PACKAGE}.")]:
-        del sys.modules[name]
+def forget_project(source: Path) -> None:
+    """Drop every module imported from the project's source folder (mlproject, mlserve, ...): each stage
+    imports its own folder's."""
+    root = f"{source}{os.sep}"
+    for name, module in list(sys.modules.items()):
+        places = [getattr(module, "__file__", None) or "", *(getattr(module, "__path__", None) or [])]
+        if any(str(place).startswith(root) for place in places):
+            del sys.modules[name]
 
 
 def loop(listener: socket.socket, own_files: list, idle: float) -> None:
@@ -276,9 +319,12 @@ def loop(listener: socket.socket, own_files: list, idle: float) -> None:
     while children or time.monotonic() - last_work < idle:
         for selected, _ in selector.select(timeout=0.1):
             if selected.fileobj is listener:
-                connection, _ = listener.accept()
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    continue
                 child = start_child(connection, [listener, *own_files, *children.values()])
-                if child:
+                if child > 0:
                     children[child] = connection
                     selector.register(connection, selectors.EVENT_READ, child)
                 else:
@@ -288,6 +334,8 @@ def loop(listener: socket.socket, own_files: list, idle: float) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(selected.data, signal.SIGKILL)
         for child, code in reaped():
+            if child not in children:  # its client hung up before it had the child's ID
+                continue
             connection = children.pop(child)
             with contextlib.suppress(KeyError):
                 selector.unregister(connection)
@@ -312,9 +360,16 @@ def reaped() -> list[tuple[int, int]]:
 
 
 def start_child(connection: socket.socket, runner_files: list) -> int:
-    """Fork the child that runs the stage the client asks for; its process ID, or 0 for a request that is not one."""
+    """Fork the child that runs the stage the client asks for: its process ID, or 0 when there is none.
+
+    A client that does not send its request within seconds, or hangs up before it has the child's ID, gets
+    no stage: the runner serves every other client meanwhile and after.
+    """
     fds: list[int] = []
     try:
+        connection.settimeout(5)
+        if not same_user(connection):
+            return 0
         message, fds, _, _ = socket.recv_fds(connection, 1 << 16, 3)
         while not message.endswith(b"\n") and (more := connection.recv(1 << 16)):
             message += more
@@ -325,16 +380,28 @@ def start_child(connection: socket.socket, runner_files: list) -> int:
         for fd in fds:
             os.close(fd)
         return 0
+    # no signal handler of the runner's may run in the child before it sets its own
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
     child = os.fork()
     if child == 0:
-        for runner_file in [*runner_files, connection]:
-            runner_file.close()
-        os._exit(run_child(request, fds))
+        code = 1
+        try:
+            for runner_file in [*runner_files, connection]:
+                runner_file.close()
+            code = run_child(request, fds)
+        finally:
+            os._exit(code)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
     with contextlib.suppress(OSError):
         os.setpgid(child, child)  # as the child does: a signal sent at once reaches it either way
     for fd in fds:
         os.close(fd)
-    connection.sendall(f"{child}\n".encode())
+    try:
+        connection.sendall(f"{child}\n".encode())
+    except OSError:  # the client is gone: so is its stage
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signal.SIGKILL)
+        return -child  # reaped with the others, reported to no one
     return child
 
 
@@ -344,8 +411,10 @@ def run_child(request: dict, fds: list[int]) -> int:
     try:
         os.setpgid(0, 0)
         for signum in FORWARDED_SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signum, signal.SIG_IGN if signum in request.get("ignored", []) else signal.SIG_DFL)
+        if signal.SIGINT not in request.get("ignored", []):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -353,17 +422,23 @@ def run_child(request: dict, fds: list[int]) -> int:
         os.environ.clear()
         os.environ.update(request["environ"])
         sys.path[:] = request["path"]
-        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding=sys.stdin.encoding)
-        sys.stdout, sys.stderr = (standard_stream(fd, stream) for fd, stream in ((1, sys.stdout), (2, sys.stderr)))
+        streams = [standard_stream(fd, stream) for fd, stream in enumerate((sys.stdin, sys.stdout, sys.stderr))]
+        sys.stdin, sys.stdout, sys.stderr = streams
+        for name, made in zip(("__stdin__", "__stdout__", "__stderr__"), streams, strict=True):
+            setattr(sys, name, made)  # what a library's handler made at import writes to
         sys.argv = request["argv"]
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
         code = 0
     except SystemExit as stop:
         code = exit_code(stop.code)
+    except KeyboardInterrupt:
+        code = 128 + signal.SIGINT
     except BaseException:  # noqa: BLE001 - as Python itself would: the traceback, then status 1
         import traceback
 
         traceback.print_exc()
+    with contextlib.suppress(BaseException):
+        threading._shutdown()  # type: ignore[attr-defined]  # as at a normal exit: joblib's workers are told to stop
     with contextlib.suppress(BaseException):
         atexit._run_exitfuncs()  # MLflow ends its runs there, as it would at a normal exit
     for stream in (sys.stdout, sys.stderr):
@@ -373,13 +448,18 @@ def run_child(request: dict, fds: list[int]) -> int:
 
 
 def standard_stream(fd: int, previous: TextIO) -> io.TextIOWrapper:
-    interactive = os.isatty(fd)
+    """A standard stream built as CPython builds it on POSIX: buffered, "\n" newlines, stderr line-buffered."""
+    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+    raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
+    buffered: io.BufferedReader | io.BufferedWriter | io.FileIO
+    buffered = io.BufferedReader(raw) if fd == 0 else raw if unbuffered else io.BufferedWriter(raw)
     return io.TextIOWrapper(
-        io.FileIO(fd, "w", closefd=False),
+        buffered,
         encoding=previous.encoding,
         errors=previous.errors,
-        line_buffering=interactive,
-        write_through=bool(os.environ.get("PYTHONUNBUFFERED")),
+        newline="\n",
+        line_buffering=not unbuffered and fd != 0 and (fd == 2 or os.isatty(fd)),
+        write_through=unbuffered,
     )
 
 

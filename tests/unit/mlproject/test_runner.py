@@ -48,9 +48,20 @@ def test_each_stage_runs_the_code_of_its_own_folder(probe_copy, tmp_path):
     shutil.copytree(probe_copy / "src", other / "src")
     (other / "src/mlproject/probe.py").write_text('print("the other copy\'s probe", __import__("os").getppid())\n')
     probe(probe_copy)  # the runner is up
-    ours, theirs = probe(probe_copy), probe(other, warm=probe_copy / "warm")
+    ours, theirs = probe(probe_copy, "--modules=1"), probe(other, warm=probe_copy / "warm")
     assert ours.stdout.startswith("warm") and theirs.stdout.startswith("the other copy's probe")
     assert runner_of(ours) == theirs.stdout.split()[-1]  # one runner, each folder's own code
+    assert f"mlserve {probe_copy}/src/mlserve/manifest.py" in ours.stdout  # not the runner's first caller's
+    (other / "src/mlproject/probe.py").write_text((probe_copy / "src/mlproject/probe.py").read_text())
+    assert f"mlserve {other}/src/mlserve/manifest.py" in probe(other, "--modules=1", warm=probe_copy / "warm").stdout
+
+
+def test_a_stage_with_worker_processes_ends_when_its_work_does(probe_copy):
+    probe(probe_copy)
+    started = time.monotonic()
+    result = probe(probe_copy, "--joblib=1")
+    assert result.returncode == 0 and "\n6\n" in result.stdout and result.stdout.startswith("warm")
+    assert time.monotonic() - started < 30, "the stage waited for its joblib workers to time out"
 
 
 def test_killing_the_caller_ends_its_stage(probe_copy, tmp_path):
@@ -147,9 +158,10 @@ def test_a_bad_setting_is_said_in_one_line_and_the_stage_still_runs(tmp_path):
     result = probe(root, MLPROJECT_WARM_IDLE="soon")
     assert result.stdout == "ran\n" and result.returncode == 0
     assert result.stderr == (
-        "probe: no warm runner (MLPROJECT_WARM_IDLE must be a number of seconds, not 'soon'); running in this process\n"
+        "probe: no warm runner (MLPROJECT_WARM_IDLE must be a number of seconds above 0, not 'soon');"
+        " running in this process\n"
     )
     (root / "warm").chmod(0o755)  # others could reach the socket: no runner there
     result = probe(root)
-    assert result.stdout == "ran\n" and "must belong to this user alone (mode 700)" in result.stderr
+    assert result.stdout == "ran\n" and "must be a folder (not a link) of this user alone (mode 700)" in result.stderr
     assert not list((root / "warm").iterdir())
