@@ -64,9 +64,9 @@ def test_a_stage_with_worker_processes_ends_when_its_work_does(probe_copy):
     assert time.monotonic() - started < 30, "the stage waited for its joblib workers to time out"
 
 
-def test_killing_the_caller_ends_its_stage(probe_copy, tmp_path):
+def waiting_stage(probe_copy, ready):
+    """A caller whose stage, in a child of the warm runner, has written its ID to `ready` and waits: both."""
     probe(probe_copy)
-    ready = tmp_path / "stage.pid"
     environment = project_env(PYTHONPATH="src", **{runner.DIRECTORY_VARIABLE: str(probe_copy / "warm")})
     caller = subprocess.Popen(
         [sys.executable, "-m", "mlproject.runner", "probe", f"--ready={ready}"],
@@ -77,24 +77,18 @@ def test_killing_the_caller_ends_its_stage(probe_copy, tmp_path):
     )
     stage = wait_for_pid(ready)
     assert stage != caller.pid  # a child of the runner
+    return caller, stage
+
+
+def test_killing_the_caller_ends_its_stage(probe_copy, tmp_path):
+    caller, stage = waiting_stage(probe_copy, tmp_path / "stage.pid")
     caller.kill()
     caller.wait(timeout=10)
     assert ended(stage), f"stage {stage} still runs after its caller was killed"
 
 
 def test_a_signal_to_the_caller_reaches_the_stage(probe_copy, tmp_path):
-    probe(probe_copy)
-    ready = tmp_path / "stage.pid"
-    environment = project_env(PYTHONPATH="src", **{runner.DIRECTORY_VARIABLE: str(probe_copy / "warm")})
-    caller = subprocess.Popen(
-        [sys.executable, "-m", "mlproject.runner", "probe", f"--ready={ready}"],
-        cwd=probe_copy,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    stage = wait_for_pid(ready)
-    assert stage != caller.pid  # a child of the runner
+    caller, stage = waiting_stage(probe_copy, tmp_path / "stage.pid")
     caller.send_signal(signal.SIGTERM)
     assert caller.wait(timeout=10) == 128 + signal.SIGTERM
     assert ended(stage)
